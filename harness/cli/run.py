@@ -1,0 +1,75 @@
+"""``harness run``: evaluate suites and print the summary table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPLAY_MISS
+
+
+@click.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--record", "record", type=click.Choice(["replay", "record-missing", "record", "live"]),
+              default=None, help="Cassette mode. Default: replay in CI or without a key, else record-missing.")
+@click.option("--run-id", default=None, help="Name of the run folder (default: a timestamp).")
+@click.option("--resume", "resume_id", default=None, metavar="RUN_ID",
+              help="Continue an interrupted run, skipping finished trials.")
+@click.option("--model", "models", multiple=True, help="Only this model id (repeatable).")
+@click.option("--prompt", "prompts", multiple=True, help="Only this prompt version (repeatable).")
+@click.option("--case", "cases", multiple=True, help="Only this case id (repeatable).")
+@click.option("--shard", default=None, metavar="I/N", help="Run only slice I of N (for CI matrices).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Override every model's max_concurrency.")
+@click.option("--changed-since", default=None, metavar="REF",
+              help="Only suites whose prompts, cases or graders changed since this git ref.")
+@click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True)
+@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=Path("cassettes"),
+              show_default=True)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["table", "markdown", "json", "html"]),
+              default=("table",), show_default=True, help="Summary printed after the run.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resume_id: str | None,
+            models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...], shard: str | None,
+            concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path,
+            formats: tuple[str, ...], quiet: bool) -> int:
+    """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
+    from harness.cli.output import print_run_header, print_run_summary
+    from harness.errors import HarnessError
+    from harness.pipeline import RunOptions, run_suite
+    from harness.plan import Shard
+    from harness.suite import load_suite
+    from harness.suite.discover import expand_paths
+
+    suite_paths = expand_paths(paths)
+    if changed_since:
+        from harness.changes import changed_suites
+
+        suite_paths = changed_suites(suite_paths, changed_since)
+        if not suite_paths:
+            click.echo(f"no suite changed since {changed_since}; nothing to run")
+            return EXIT_OK
+    if resume_id and len(suite_paths) > 1:
+        raise HarnessError("--resume applies to one suite; name a single suite file")
+    try:
+        shard_spec = Shard.parse(shard) if shard else None
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    worst = EXIT_OK
+    for path in suite_paths:
+        suite = load_suite(path)
+        options = RunOptions(
+            reports_root=reports_root, cassettes_root=cassettes_root, run_id=resume_id or run_id,
+            resume=bool(resume_id), record=record, models=list(models) or None,
+            prompts=list(prompts) or None, cases=list(cases) or None, shard=shard_spec,
+            concurrency=concurrency, progress=not quiet,
+        )
+        print_run_header(suite, options)
+        outcome = run_suite(suite, options)
+        code = print_run_summary(outcome, formats)
+        if code == EXIT_INTERRUPTED:
+            return code
+        worst = max(worst, code) if code in (EXIT_REPLAY_MISS, EXIT_INCOMPLETE) else worst
+    return worst

@@ -1,0 +1,99 @@
+"""One recorded client per endpoint-model (graded models and judges alike), and the record mode of each."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx2
+import openai
+
+from harness.execute.provider import make_client, resolve_api_key
+from harness.execute.replay import (
+    Cassette,
+    RecordingTransport,
+    RecordMode,
+    cassette_path,
+    open_cassette,
+    parse_mode,
+)
+from harness.suite.model import ModelSpec, Suite
+
+
+def choose_modes(suite: Suite, requested: str | None, ci: bool) -> dict[str, str]:
+    """The record mode per model id (graded models and judges).
+
+    An explicit ``--record`` wins. Otherwise CI always replays, and elsewhere a model replays when its key
+    variable is unset and records what is missing when it is set.
+    """
+    models = {m.id: m for m in (*suite.models, *suite.judges.values())}
+    if requested is not None:
+        mode = parse_mode(requested)
+        return {model_id: mode.value for model_id in models}
+    modes = {}
+    for model_id, model in models.items():
+        has_key = not model.api_key_env or bool(os.environ.get(model.api_key_env))
+        modes[model_id] = RecordMode.replay.value if ci or not has_key else RecordMode.record_missing.value
+    return modes
+
+
+class ClientPool:
+    """Builds clients lazily; each has its own transport consulting its own cassette."""
+
+    def __init__(self, suite: Suite, cassettes_root: Path, modes: dict[str, str],
+                 save_interval: float = 2.0) -> None:
+        self.suite = suite
+        self.cassettes_root = cassettes_root
+        self.modes = {k: parse_mode(v) for k, v in modes.items()}
+        self.save_interval = save_interval
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._cassettes: dict[str, Cassette] = {}
+        self._last_save = time.monotonic()
+
+    def spec(self, model_id: str) -> ModelSpec:
+        models = {m.id: m for m in (*self.suite.models, *self.suite.judges.values())}
+        return models[model_id]
+
+    def mode(self, model_id: str) -> RecordMode:
+        return self.modes.get(model_id, RecordMode.replay)
+
+    def cassette(self, model_id: str) -> Cassette | None:
+        return self._cassettes.get(model_id)
+
+    def client(self, model_id: str) -> openai.AsyncOpenAI:
+        client = self._clients.get(model_id)
+        if client is None:
+            client = self._clients[model_id] = self._build(model_id)
+        return client
+
+    def _build(self, model_id: str) -> openai.AsyncOpenAI:
+        model = self.spec(model_id)
+        mode = self.mode(model_id)
+        api_key = resolve_api_key(model, needed=mode is not RecordMode.replay)
+        connections = max(model.max_concurrency, 1)
+        inner = httpx2.AsyncHTTPTransport(
+            limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+        )
+        if mode is RecordMode.live:
+            return make_client(model, api_key, inner, connections)
+        cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, model_id))
+        self._cassettes[model_id] = cassette
+        transport = RecordingTransport(cassette, mode, inner=inner)
+        return make_client(model, api_key, transport, connections)
+
+    def maybe_save(self) -> None:
+        """Save recordings every few seconds, so a crash keeps what was recorded (results already are)."""
+        now = time.monotonic()
+        if now - self._last_save >= self.save_interval:
+            self._last_save = now
+            self.save()
+
+    def save(self) -> None:
+        for cassette in self._cassettes.values():
+            cassette.save()
+
+    async def aclose(self) -> None:
+        self.save()
+        for client in self._clients.values():
+            await client.close()

@@ -1,0 +1,72 @@
+"""Run progress: a rich bar on a terminal, plain periodic lines otherwise (CI logs stay readable)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.store import TrialResult
+
+
+class RunProgress:
+    """Counts done/total, pass rate so far, errors and spend; shows them as the run goes."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True,
+                 interval: float = 5.0) -> None:
+        self.total = total
+        self.done = 0
+        self.passed = 0
+        self.decided = 0
+        self.errors = 0
+        self.spend = 0.0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.interval = interval
+        self._last = 0.0
+        self._console = Console(file=self.stream)
+        self._bar: Progress | None = None
+        self._task: int | None = None
+
+    def __enter__(self) -> RunProgress:
+        if self.enabled and self._console.is_terminal:
+            self._bar = Progress(
+                TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=self._console,
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("run", total=self.total, stats=self._stats())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        elif self.enabled and self.done:
+            self._line()
+
+    def _stats(self) -> str:
+        rate = f"{self.passed / self.decided:.0%}" if self.decided else "–"
+        return f"pass {rate}  errors {self.errors}  spend ${self.spend:.4f}"
+
+    def _line(self) -> None:
+        print(f"[harness] {self.done}/{self.total} trials  {self._stats()}", file=self.stream, flush=True)
+
+    def advance(self, result: TrialResult) -> None:
+        self.done += 1
+        if result.error is not None:
+            self.errors += 1
+        elif result.passed is not None:
+            self.decided += 1
+            self.passed += int(result.passed)
+        self.spend += (result.cost or 0.0) + (result.judge_cost or 0.0)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=self.done, stats=self._stats())  # type: ignore[arg-type]
+        elif self.enabled:
+            now = time.monotonic()
+            if now - self._last >= self.interval or self.done == self.total:
+                self._last = now
+                self._line()

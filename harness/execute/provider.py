@@ -1,0 +1,212 @@
+"""The provider: one ``AsyncOpenAI`` (or ``AsyncAzureOpenAI``) client per endpoint-model, and one call.
+
+The SDK's own retries are off (``max_retries=0``): the scheduler retries with its own backoff, so it can
+honour ``Retry-After``, bound the total retry budget and tell an outage from a blip. Requests go out with
+the exact rendered body through ``client.post`` so OpenAI-compatible servers get extra params untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from openai.types import Completion as TextCompletion
+from openai.types.chat import ChatCompletion
+
+from harness.errors import HarnessError
+from harness.grade.base import ToolCall
+from harness.render import SAMPLE_HEADER, Request
+from harness.store import TrialError
+from harness.suite.model import ModelSpec
+
+NO_KEY_PLACEHOLDER = "no-key"  # sent to servers that need none; never a real credential
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one successful call returned, reduced to what grading and stats need."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+class CallFailed(Exception):
+    """A call that produced no completion; ``retryable`` and ``retry_after`` steer the scheduler."""
+
+    def __init__(self, error: TrialError, retryable: bool, retry_after: float | None = None,
+                 connection: bool = False) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.connection = connection  # nothing reached the server: counts towards outage detection
+
+
+class MissingKeyError(HarnessError):
+    pass
+
+
+def resolve_api_key(model: ModelSpec, needed: bool) -> str:
+    """The key from the variable the suite names. Replays need none and send a placeholder."""
+    if not model.api_key_env:
+        return NO_KEY_PLACEHOLDER
+    value = os.environ.get(model.api_key_env)
+    if value:
+        return value
+    if needed:
+        raise MissingKeyError(
+            f"model {model.id!r}: environment variable {model.api_key_env} is not set. Set it to call the "
+            f"API, or replay recorded cassettes with --record replay"
+        )
+    return NO_KEY_PLACEHOLDER
+
+
+def make_client(model: ModelSpec, api_key: str, transport: httpx2.AsyncBaseTransport | None,
+                max_connections: int) -> openai.AsyncOpenAI:
+    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    http_client = httpx2.AsyncClient(
+        transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
+        timeout=model.timeout, limits=limits,
+    )
+    if model.provider == "azure":
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=model.base_url or "", api_version=model.api_version, api_key=api_key,
+            max_retries=0, http_client=http_client, timeout=model.timeout,
+        )
+    return openai.AsyncOpenAI(
+        base_url=model.base_url, api_key=api_key, max_retries=0, http_client=http_client,
+        timeout=model.timeout,
+    )
+
+
+async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> Completion:
+    """Send one request; raise ``CallFailed`` with a classified error on any failure."""
+    options: Any = {"headers": {SAMPLE_HEADER: request.sample}, "timeout": timeout}
+    try:
+        if request.api == "chat":
+            chat = await client.post("/chat/completions", cast_to=ChatCompletion, body=request.body,
+                                     options=options)
+            return _from_chat(chat)
+        text = await client.post("/completions", cast_to=TextCompletion, body=request.body, options=options)
+        return _from_text(text)
+    except CallFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded, classified trial error
+        raise classify(exc) from exc
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return {
+        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+    }
+
+
+def _bad_response(detail: str) -> CallFailed:
+    return CallFailed(TrialError("bad_response", f"malformed response: {detail}"), retryable=True)
+
+
+def _from_chat(chat: Any) -> Completion:
+    choices = getattr(chat, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _bad_response("no choices in the completion")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise _bad_response("no message in the first choice")
+    calls = tuple(
+        ToolCall(name=c.function.name, arguments=c.function.arguments or "", id=c.id or "")
+        for c in (message.tool_calls or [])
+        if getattr(c, "function", None) is not None
+    )
+    return Completion(text=message.content or "", tool_calls=calls, finish_reason=choice.finish_reason,
+                      usage=_usage(getattr(chat, "usage", None)))
+
+
+def _from_text(completion: Any) -> Completion:
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _bad_response("no choices in the completion")
+    choice = choices[0]
+    return Completion(text=choice.text or "", finish_reason=choice.finish_reason,
+                      usage=_usage(getattr(completion, "usage", None)))
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    return chain
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        import time
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _status_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+def classify(exc: BaseException) -> CallFailed:
+    for node in _cause_chain(exc):
+        if type(node).__name__ == "ReplayMiss":
+            return CallFailed(TrialError("replay_miss", str(node)), retryable=False)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = f"HTTP {status}: {_status_message(exc)}"
+        if status == 429:
+            return CallFailed(TrialError("rate_limit", message, status), True,
+                              retry_after_seconds(exc.response.headers))
+        if status >= 500 or status in (408, 409):
+            return CallFailed(TrialError("server", message, status), True,
+                              retry_after_seconds(exc.response.headers))
+        kind = {401: "auth", 403: "auth", 404: "not_found"}.get(status, "client")
+        return CallFailed(TrialError(kind, message, status), retryable=False)
+    if isinstance(exc, openai.APITimeoutError):
+        return CallFailed(TrialError("timeout", "request timed out"), retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        root = _cause_chain(exc)[-1]
+        detail = f"{type(root).__name__}: {root}" if root is not exc else "connection error"
+        refused = isinstance(root, ConnectionRefusedError | httpx2.ConnectError) or "refused" in detail.lower()
+        return CallFailed(TrialError("connection", detail), retryable=True, connection=refused)
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError | AttributeError):
+        return _bad_response(f"{type(exc).__name__}: {exc}")
+    return CallFailed(TrialError("other", f"{type(exc).__name__}: {exc}"), retryable=False)

@@ -1,0 +1,178 @@
+"""From stored trials to per-case values: the case is the unit, repeats are averaged within it first.
+
+Quality rules (spec §2): a provider error counts as score 0; a trial without error whose graders could not
+decide (``passed is None``) is left out of quality and counted as undecided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.store import TrialResult, variant_label
+
+VariantKey = tuple[str, str, float]  # (model, prompt, temperature)
+QUALITY_METRICS = ("pass_rate", "score")
+METRICS = ("pass_rate", "score", "cost", "latency_p95")
+
+_INPUT_TOKEN_KEYS = ("prompt_tokens", "input_tokens")
+_OUTPUT_TOKEN_KEYS = ("completion_tokens", "output_tokens")
+
+
+def variant_key(trial: TrialResult) -> VariantKey:
+    return (trial.model, trial.prompt, float(trial.temperature))
+
+
+def label_of(key: VariantKey) -> str:
+    return variant_label(*key)
+
+
+def resolve_variant(spec: VariantKey | str, keys: Iterable[VariantKey]) -> VariantKey:
+    """Find a variant by key or by its label; raise KeyError naming what exists."""
+    known = list(keys)
+    for key in known:
+        if spec == key or spec == label_of(key):
+            return key
+    raise KeyError(f"no variant {spec!r}; known: {', '.join(label_of(k) for k in known)}")
+
+
+def by_variant(results: Iterable[TrialResult]) -> dict[VariantKey, list[TrialResult]]:
+    """Trials per variant, variants in order of first appearance."""
+    grouped: dict[VariantKey, list[TrialResult]] = {}
+    for trial in results:
+        grouped.setdefault(variant_key(trial), []).append(trial)
+    return grouped
+
+
+def is_undecided(trial: TrialResult) -> bool:
+    return trial.error is None and trial.passed is None
+
+
+def pass_value(trial: TrialResult) -> float | None:
+    if trial.error is not None:
+        return 0.0
+    return None if trial.passed is None else float(trial.passed)
+
+
+def score_value(trial: TrialResult) -> float | None:
+    if trial.error is not None:
+        return 0.0
+    if trial.passed is None:
+        return None
+    if trial.score is None:
+        return float(trial.passed)
+    # Scores are on [0,1] by contract; clipping guards the bounded intervals against float noise.
+    return float(np.clip(trial.score, 0.0, 1.0))
+
+
+def error_value(trial: TrialResult) -> float:
+    return 0.0 if trial.error is None else 1.0
+
+
+def cost_value(trial: TrialResult) -> float | None:
+    return trial.cost
+
+
+def latency_seconds(trial: TrialResult) -> float | None:
+    # A failed call's latency is the time to the failure (often a timeout), not a response time.
+    if trial.error is not None or trial.latency_ms is None:
+        return None
+    return trial.latency_ms / 1000.0
+
+
+def _first_token_count(usage: Mapping[str, int], names: tuple[str, ...]) -> float | None:
+    for name in names:
+        if name in usage and usage[name] is not None:
+            return float(usage[name])
+    return None
+
+
+def input_tokens(trial: TrialResult) -> float | None:
+    return _first_token_count(trial.usage, _INPUT_TOKEN_KEYS)
+
+
+def output_tokens(trial: TrialResult) -> float | None:
+    return _first_token_count(trial.usage, _OUTPUT_TOKEN_KEYS)
+
+
+def judge_cost_value(trial: TrialResult) -> float | None:
+    return trial.judge_cost
+
+
+QUALITY_VALUE: dict[str, Callable[[TrialResult], float | None]] = {
+    "pass_rate": pass_value,
+    "score": score_value,
+}
+
+
+def case_values(
+    trials: Iterable[TrialResult], value: Callable[[TrialResult], float | None]
+) -> dict[str, list[float]]:
+    """Per case id, the values of its trials that have one (cases without any are left out)."""
+    per_case: dict[str, list[float]] = {}
+    for trial in trials:
+        v = value(trial)
+        if v is not None:
+            per_case.setdefault(trial.case_id, []).append(float(v))
+    return per_case
+
+
+def case_means(per_case: Mapping[str, list[float]]) -> dict[str, float]:
+    return {case_id: float(np.mean(values)) for case_id, values in per_case.items()}
+
+
+def case_groups(trials: Iterable[TrialResult]) -> dict[str, str]:
+    """Each case's group; a case without one is its own group, so ungrouped cases stay independent units."""
+    groups: dict[str, str] = {}
+    for trial in trials:
+        if trial.group is not None or trial.case_id not in groups:
+            groups[trial.case_id] = trial.group if trial.group is not None else f"\x00case:{trial.case_id}"
+    return groups
+
+
+def has_groups(groups: Mapping[str, str]) -> bool:
+    return len(set(groups.values())) < len(groups)
+
+
+def all_binary(per_case: Mapping[str, list[float]]) -> bool:
+    return all(v in (0.0, 1.0) for values in per_case.values() for v in values)
+
+
+@dataclass(frozen=True)
+class CaseTable:
+    """One variant's per-case values for one metric."""
+
+    values: dict[str, list[float]]
+
+    @property
+    def means(self) -> dict[str, float]:
+        return case_means(self.values)
+
+    @property
+    def repeats(self) -> dict[str, int]:
+        return {case_id: len(v) for case_id, v in self.values.items()}
+
+    @property
+    def binary(self) -> bool:
+        return all_binary(self.values)
+
+    @property
+    def k_max(self) -> int:
+        return max((len(v) for v in self.values.values()), default=0)
+
+    @property
+    def k_min(self) -> int:
+        return min((len(v) for v in self.values.values()), default=0)
+
+
+def case_table(trials: Iterable[TrialResult], metric: str) -> CaseTable:
+    """Per-case values for a comparison metric; latency uses per-case mean seconds of successful calls."""
+    if metric in QUALITY_VALUE:
+        return CaseTable(case_values(trials, QUALITY_VALUE[metric]))
+    if metric == "cost":
+        return CaseTable(case_values(trials, cost_value))
+    if metric == "latency_p95":
+        return CaseTable(case_values(trials, latency_seconds))
+    raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")

@@ -1,0 +1,237 @@
+"""The store stage: one JSON line per finished trial, flushed at once, plus the run's manifest.
+
+Layout: ``reports/<suite>/<run-id>/results.jsonl`` and ``manifest.json``. The results file is only ever
+appended to, so a crash or Ctrl-C loses no finished trial; a torn last line (a kill mid-write) is detected
+on reading and dropped, so its trial is redone on resume. Every other file is written to a temporary file
+and renamed, so a good report is never half-overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+RESULTS_FILE = "results.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class GradeRecord:
+    grader: str
+    passed: bool | None
+    score: float
+    reason: str
+    error: str | None = None
+    weight: float = 1.0
+    usage: dict[str, int] | None = None
+    cost: float | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrialError:
+    """Why a trial produced no output. ``kind``: rate_limit, server, timeout, connection, client, auth,
+    not_found, bad_response, replay_miss, template, cancelled, other."""
+
+    kind: str
+    message: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Everything recorded about one trial. Identity fields first, then outcome."""
+
+    trial_id: str
+    case_id: str
+    prompt: str
+    model: str
+    temperature: float
+    repeat: int
+    request: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str | None = None
+    grades: list[GradeRecord] = field(default_factory=list)
+    # None when the trial errored or a grader could not decide: neither a pass nor a fail.
+    passed: bool | None = None
+    score: float | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    cost: float | None = None
+    judge_usage: dict[str, int] = field(default_factory=dict)
+    judge_cost: float | None = None
+    latency_ms: float | None = None
+    attempts: int = 0
+    error: TrialError | None = None
+    label: Any = None  # a human label carried over from the case, for judge calibration
+    group: str | None = None
+    finished_at: float | None = None
+
+    @property
+    def variant(self) -> str:
+        return variant_label(self.model, self.prompt, self.temperature)
+
+    @property
+    def decided(self) -> bool:
+        return self.error is None and self.passed is not None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        values = dict(data)
+        values["grades"] = [GradeRecord(**g) for g in values.get("grades") or []]
+        err = values.get("error")
+        values["error"] = TrialError(**err) if err else None
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def variant_label(model: str, prompt: str, temperature: float) -> str:
+    return f"{model} · {prompt} · T={temperature:g}"
+
+
+def run_dir(reports_root: Path, suite: str, run_id: str) -> Path:
+    return reports_root / suite / run_id
+
+
+def read_results(path: Path) -> Iterator[TrialResult]:
+    """Yield the results of a results.jsonl, skipping a torn or corrupt line.
+
+    When a trial id occurs twice (a resume raced a kill), the first complete record wins.
+    """
+    seen: set[str] = set()
+    for line in _complete_lines(path):
+        try:
+            record = TrialResult.from_dict(json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        if record.trial_id in seen:
+            continue
+        seen.add(record.trial_id)
+        yield record
+
+
+def _complete_lines(path: Path) -> Iterator[str]:
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8") as fh:
+        for line in fh:
+            # A line without its newline was cut by a kill mid-write: not a finished trial.
+            if line.endswith("\n") and line.strip():
+                yield line
+
+
+def finished_ids(path: Path) -> set[str]:
+    """Ids of trials already recorded, for resuming. Trials that ended in an error are redone."""
+    return {r.trial_id for r in read_results(path) if r.error is None or r.error.kind == "client"}
+
+
+class ResultsWriter:
+    """Appends one line per trial and flushes it to the OS at once.
+
+    On open, a torn last line left by a kill is cut off so the file stays valid JSON Lines.
+    """
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _truncate_torn_tail(path)
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, result: TrialResult) -> None:
+        self._fh.write(result.to_json() + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        # Walk back to the last newline; everything after it is a torn write.
+        pos = size
+        chunk = 4096
+        while pos > 0:
+            start = max(0, pos - chunk)
+            fh.seek(start)
+            data = fh.read(pos - start)
+            idx = data.rfind(b"\n")
+            if idx >= 0:
+                cut = start + idx + 1
+                if cut < size:
+                    fh.truncate(cut)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file via a temporary file and a rename: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class Manifest:
+    """What a run was: enough to reproduce it and to check two runs are comparable."""
+
+    suite: str
+    run_id: str
+    suite_file: str
+    suite_hash: str
+    harness_version: str
+    record_mode: str
+    models: list[str]
+    prompts: list[str]
+    temperatures: list[float]
+    repeats: int
+    trials_planned: int
+    started_at: float
+    finished_at: float | None = None
+    status: str = "running"  # running | complete | interrupted | incomplete
+    trials_done: int = 0
+    shard: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, directory: Path) -> None:
+        write_atomic(directory / MANIFEST_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        data = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})

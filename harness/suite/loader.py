@@ -1,0 +1,366 @@
+"""The suite stage: a YAML file becomes a typed, validated ``Suite``.
+
+Checks run in order: YAML syntax, the published JSON Schema (types, unknown keys), then meaning (grader
+options, templates, referenced files, duplicate case ids, undefined template variables). Every error names
+the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.errors import Location, SuiteError, SuiteErrors
+from harness.suite.cases import LoadContext, build_graders, case_stream, did_you_mean
+from harness.suite.model import (
+    Baseline,
+    Case,
+    GateSettings,
+    MessageTemplate,
+    ModelSpec,
+    Price,
+    PromptVersion,
+    RetrySettings,
+    Suite,
+)
+from harness.suite.prices import known_price
+from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, read_text
+from harness.templating import check_template
+
+ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
+
+
+@functools.lru_cache(maxsize=1)
+def suite_schema() -> dict[str, Any]:
+    """The published JSON Schema of the suite format."""
+    text = resources.files("harness.suite").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def project_root(start: Path) -> Path:
+    for folder in [start, *start.parents]:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _schema_errors(data: Any, file: str) -> list[SuiteError]:
+    validator = jsonschema.Draft202012Validator(suite_schema())
+    errors = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        errors.append(_explain(err, data, file))
+    return errors
+
+
+def _field_name(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(err: jsonschema.ValidationError, data: Any, file: str) -> SuiteError:
+    # anyOf/oneOf errors are vague; the most specific sub-error usually names the real problem.
+    best = jsonschema.exceptions.best_match([err]) if err.context else err
+    path = list(best.absolute_path)
+    if best.validator == "additionalProperties" and isinstance(best.instance, Mapping):
+        allowed = list(best.schema.get("properties", {}))
+        extra = [k for k in best.instance if k not in allowed]
+        key = extra[0] if extra else ""
+        line = line_at_path(data, [*path, key])
+        return SuiteError(
+            Location(file, line, _field_name([*path, key])),
+            f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}",
+        )
+    if best.validator == "required":
+        return SuiteError(Location(file, line_at_path(data, path), _field_name(path)), best.message)
+    if best.validator == "not":
+        return SuiteError(
+            Location(file, line_at_path(data, path), _field_name(path)),
+            best.schema.get("description") or "this key is not allowed here",
+        )
+    message = best.message
+    if len(message) > 300:
+        message = message[:300] + "…"
+    return SuiteError(Location(file, line_at_path(data, path), _field_name(path)), message)
+
+
+def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
+    """Load and validate a suite file. Raises ``SuiteError``/``SuiteErrors`` (exit code 2)."""
+    path = Path(path)
+    file = _display(path)
+    text = read_text(path, file)
+    data = load_yaml_text(text, file)
+    if data is None:
+        raise SuiteError(Location(file, 1), "the suite file is empty")
+    if not isinstance(data, LineDict):
+        raise SuiteError(Location(file, 1), "a suite must be a YAML mapping (suite:, models:, prompts:, ...)")
+    errors = _schema_errors(data, file)
+    if errors:
+        raise errors[0] if len(errors) == 1 else SuiteErrors(errors)
+    suite_dir = path.resolve().parent
+    models = _models(data.get("models") or [], "models", file)
+    judges = _models(data.get("judges") or [], "judges", file)
+    _unique_ids([*models, *judges], file)
+    ctx = LoadContext(file, suite_dir, project_root(suite_dir),
+                      frozenset(m.id for m in (*models, *judges)))
+    prompts, prompt_files = _prompts(data["prompts"], ctx, data.get("tools") or [])
+    graders = build_graders(data.get("graders"), "graders", ctx, Location(file, line_of(data, "graders")))
+    raw_cases = data.get("cases") or []
+    case_files = [
+        ctx.resolve(str(c["file"]), Location(file, line_of(c, "file")))[0]
+        for c in raw_cases if isinstance(c, Mapping) and "file" in c
+    ]
+    files = (path.resolve(), *prompt_files, *case_files)
+    suite = Suite(
+        name=data["suite"],
+        description=data.get("description", ""),
+        path=path.resolve(),
+        root=ctx.root,
+        models=tuple(models),
+        judges={m.id: m for m in (*judges, *models)},
+        prompts=prompts,
+        temperatures=tuple(float(t) for t in data.get("temperatures", [0.0])),
+        repeats=int(data.get("repeats", 1)),
+        params=_plain(data.get("params") or {}),
+        seed=int(data.get("seed", 0)),
+        vars=_plain(data.get("vars") or {}),
+        graders=graders,
+        threshold=data.get("threshold"),
+        baseline=_baseline(data, prompts, models, file),
+        gate=_gate(data.get("gate") or {}),
+        retry=RetrySettings(**(data.get("retry") or {})),
+        case_source=lambda: case_stream(raw_cases, ctx),
+        files=files,
+        hash=_hash_files([path, *prompt_files]),
+    )
+    if check_cases:
+        check_suite_cases(suite)
+    return suite
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(p.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
+    out = []
+    for i, m in enumerate(raw):
+        loc = Location(file, line_of(raw, i), f"{key}[{i}]")
+        price = m.get("price")
+        out.append(ModelSpec(
+            id=str(m.get("id", m["name"])),
+            name=m["name"],
+            base_url=expand_env(m["base_url"], Location(file, line_of(m, "base_url"), f"{key}[{i}].base_url"))
+            if m.get("base_url") else None,
+            api_key_env=m.get("api_key_env", "OPENAI_API_KEY") or "",
+            provider=m.get("provider", "openai"),
+            api_version=m.get("api_version"),
+            api=m.get("api", "chat"),
+            price=Price(float(price["input"]), float(price["output"])) if price else known_price(m["name"]),
+            max_concurrency=int(m.get("max_concurrency", 8)),
+            timeout=float(m.get("timeout", 60.0)),
+            send_seed=bool(m.get("seed", True)),
+            params=_plain(m.get("params") or {}),
+            location=loc,
+        ))
+    return out
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, location: Location) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error."""
+
+    def sub(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1))
+        if value:
+            return value
+        if match.group(2) is not None:
+            return match.group(2)
+        raise SuiteError(location, f"environment variable {match.group(1)} is not set (and has no default)")
+
+    return _ENV_REF.sub(sub, text)
+
+
+def _unique_ids(models: list[ModelSpec], file: str) -> None:
+    seen: set[str] = set()
+    for m in models:
+        if m.id in seen:
+            assert m.location is not None
+            raise SuiteError(Location(file, m.location.line, f"{m.location.field}.id"),
+                             f"duplicate model id {m.id!r}; give each entry a distinct `id`")
+        seen.add(m.id)
+
+
+def _prompts(
+    raw: Mapping[str, Any], ctx: LoadContext, suite_tools: list[Any]
+) -> tuple[dict[str, PromptVersion], list[Path]]:
+    prompts: dict[str, PromptVersion] = {}
+    files: list[Path] = []
+    for name, spec in raw.items():
+        loc = Location(ctx.file, line_of(raw, name), f"prompts.{name}")
+        source_file = ctx.file
+        if isinstance(spec, Mapping) and "file" in spec:
+            path, display = ctx.resolve(str(spec["file"]), Location(ctx.file, line_of(spec, "file"),
+                                                                      f"prompts.{name}.file"))
+            if not path.exists():
+                raise SuiteError(Location(ctx.file, line_of(spec, "file"), f"prompts.{name}.file"),
+                                 f"file not found: {spec['file']}")
+            files.append(path)
+            source_file = display
+            text = read_text(path, display)
+            if path.suffix.lower() in (".yaml", ".yml"):
+                loaded = load_yaml_text(text, display)
+                errors = _schema_errors_for(loaded, display)
+                if errors:
+                    raise errors[0]
+                spec = loaded if isinstance(loaded, Mapping) else {"messages": loaded}
+                loc = Location(display, 1, "messages")
+            else:
+                spec = {"messages": [{"role": "user", "content": text}]}
+                loc = Location(display, 1, "content")
+        if isinstance(spec, list):
+            spec = {"messages": spec}
+        prompts[name] = _prompt_version(name, spec, loc, source_file, suite_tools)
+    return prompts, files
+
+
+def _schema_errors_for(loaded: Any, file: str) -> list[SuiteError]:
+    """Validate a prompt file against the prompt part of the suite schema."""
+    schema = {**suite_schema()["$defs"]["prompt"], "$defs": suite_schema()["$defs"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    return [_explain(e, loaded, file) for e in validator.iter_errors(loaded)]
+
+
+def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: str,
+                    suite_tools: list[Any]) -> PromptVersion:
+    needed: set[str] = set()
+    messages = []
+    raw_messages = spec.get("messages") or []
+    for i, m in enumerate(raw_messages):
+        where = Location(loc.file, line_of(raw_messages, i) or loc.line, f"{loc.field}[{i}].content")
+        if m.get("history"):
+            messages.append(MessageTemplate(role="history", content=None, history=True))
+            continue
+        content = m.get("content")
+        for text in _texts(content):
+            needed |= check_template(text, where)
+        messages.append(MessageTemplate(
+            role=m["role"], content=_plain(content), name=m.get("name"),
+            tool_calls=tuple(_plain(m.get("tool_calls") or [])), tool_call_id=m.get("tool_call_id"),
+        ))
+    prompt_text = spec.get("prompt")
+    if isinstance(prompt_text, str):
+        needed |= check_template(prompt_text, Location(loc.file, line_of(spec, "prompt"), f"{loc.field}.prompt"))
+    if not messages and prompt_text is None:
+        raise SuiteError(loc, "a prompt version needs `messages` (chat) or `prompt` (completions)")
+    tools = spec.get("tools", suite_tools)
+    return PromptVersion(
+        name=name,
+        messages=tuple(messages),
+        prompt=prompt_text,
+        tools=tuple(_plain(tools)),
+        tool_choice=_plain(spec.get("tool_choice")),
+        params=_plain(spec.get("params") or {}),
+        source=source,
+        variables=frozenset(needed),
+        location=loc,
+        raw=_plain({**spec, "tools": tools}),
+    )
+
+
+def _texts(content: Any) -> Iterator[str]:
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                yield part["text"]
+
+
+def _baseline(data: LineDict, prompts: Mapping[str, PromptVersion], models: list[ModelSpec],
+              file: str) -> Baseline:
+    raw = data.get("baseline")
+    if raw is None:
+        return Baseline()
+    checks = [("prompt", list(prompts)), ("model", [m.id for m in models])]
+    for key, choices in checks:
+        value = raw.get(key)
+        if value is not None and value not in choices:
+            raise SuiteError(Location(file, line_of(raw, key), f"baseline.{key}"),
+                             f"{value!r} is not a declared {key}{did_you_mean(str(value), choices)}")
+    temps = [float(t) for t in data.get("temperatures", [0.0])]
+    t = raw.get("temperature")
+    if t is not None and float(t) not in temps:
+        raise SuiteError(Location(file, line_of(raw, "temperature"), "baseline.temperature"),
+                         f"{t} is not one of the suite's temperatures {temps}")
+    return Baseline(prompt=raw.get("prompt"), model=raw.get("model"),
+                    temperature=None if t is None else float(t))
+
+
+def _gate(raw: Mapping[str, Any]) -> GateSettings:
+    return GateSettings(
+        metrics=tuple(raw.get("metrics", ("pass_rate",))),
+        margin=float(raw.get("margin", 0.05)),
+        tolerance=float(raw.get("tolerance", 0.0)),
+        mode=raw.get("mode", "default"),
+    )
+
+
+def check_suite_cases(suite: Suite) -> int:
+    """Stream every case once: duplicate ids and undefined template variables. Returns the case count."""
+    seen: dict[str, Location | None] = {}
+    count = 0
+    for case in suite.iter_cases():
+        count += 1
+        loc = case.location or Location(str(suite.path))
+        if case.id in seen:
+            first = seen[case.id]
+            raise SuiteError(Location(loc.file, loc.line, f"{loc.field}.id" if loc.field else "id"),
+                             f"duplicate case id {case.id!r} (first at {first})")
+        seen[case.id] = case.location
+        _check_vars(suite, case, loc)
+    if count == 0:
+        raise SuiteError(Location(_display(suite.path), None, "cases"), "the suite has no cases")
+    return count
+
+
+def _check_vars(suite: Suite, case: Case, loc: Location) -> None:
+    available = set(suite.vars) | set(case.vars) | {"case_id"}
+    for prompt in suite.prompts.values():
+        missing = sorted(prompt.variables - available)
+        if missing:
+            raise SuiteError(
+                Location(loc.file, loc.line, f"{loc.field}.vars" if loc.field else "vars"),
+                f"case {case.id!r} does not define {', '.join(repr(m) for m in missing)}, "
+                f"used by prompt {prompt.name!r} ({prompt.location})",
+            )

@@ -1,0 +1,184 @@
+"""The typed suite: what the loader builds from YAML once. Nothing after the suite stage sees raw dicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import Location
+from harness.grade.base import Grader
+
+Api = Literal["chat", "completions"]
+
+
+def fingerprint(value: Any) -> str:
+    """A stable short hash of JSON-like data: ids and resumes line up when, and only when, inputs match."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens."""
+
+    input: float
+    output: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One endpoint-model the suite runs against (or judges with).
+
+    ``id`` labels it in reports and cassettes and defaults to ``name``, which is sent as ``model``.
+    """
+
+    id: str
+    name: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # "" when the endpoint needs no key
+    provider: Literal["openai", "azure"] = "openai"
+    api_version: str | None = None
+    api: Api = "chat"
+    price: Price | None = None
+    max_concurrency: int = 8
+    timeout: float = 60.0
+    send_seed: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        # base_url is left out on purpose: a replay may point the same model at another address.
+        return fingerprint([self.name, self.provider, self.api, dict(self.params)])
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """One message of a prompt version. ``content`` is a Jinja template (or None for tool-call turns)."""
+
+    role: str
+    content: Any  # str template, list of content parts, or None
+    name: str | None = None
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
+    tool_call_id: str | None = None
+    history: bool = False  # a placeholder where a case's message history goes
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """A named prompt: chat messages (with tools) or, for base models, one completion prompt."""
+
+    name: str
+    messages: tuple[MessageTemplate, ...] = ()
+    prompt: str | None = None  # legacy completions endpoint
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: Any = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # file the version came from, for --changed-since
+    variables: frozenset[str] = frozenset()  # template variables the version needs
+    location: Location | None = field(default=None, compare=False)
+    raw: Any = field(default=None, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.raw)
+
+
+@dataclass(frozen=True)
+class GraderSpec:
+    """A configured grader with its weight; the instance already validated its options."""
+
+    type: str
+    grader: Grader
+    weight: float = 1.0
+    location: Location | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to evaluate. ``vars`` are the case's own (suite vars are overlaid at render time)."""
+
+    id: str
+    vars: Mapping[str, Any]
+    messages: tuple[Mapping[str, Any], ...] = ()  # multi-turn history, may include assistant turns
+    graders: tuple[GraderSpec, ...] = ()
+    label: Any = None
+    group: str | None = None
+    location: Location | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint([self.id, dict(self.vars), list(self.messages)])
+
+
+@dataclass(frozen=True)
+class Baseline:
+    prompt: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """How ``harness gate`` judges this suite. See docs/gating.md."""
+
+    metrics: tuple[str, ...] = ("pass_rate",)
+    margin: float = 0.05
+    tolerance: float = 0.0
+    mode: Literal["default", "non-inferiority"] = "default"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    # An endpoint whose calls all fail to connect this many times in a row is given up on, so an outage
+    # ends the run promptly instead of retrying every trial for minutes.
+    outage_after: int = 8
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    root: Path  # project root: file references may not escape it
+    models: tuple[ModelSpec, ...]
+    prompts: Mapping[str, PromptVersion]
+    temperatures: tuple[float, ...] = (0.0,)
+    repeats: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    graders: tuple[GraderSpec, ...] = ()
+    threshold: float | None = None
+    baseline: Baseline = field(default_factory=Baseline)
+    gate: GateSettings = field(default_factory=GateSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    judges: Mapping[str, ModelSpec] = field(default_factory=dict)
+    description: str = ""
+    # Cases are produced on demand so a 50 MB dataset streams instead of sitting in memory.
+    case_source: Callable[[], Iterator[Case]] = field(default=lambda: iter(()), compare=False)
+    files: tuple[Path, ...] = ()  # every file the suite read, for --changed-since
+    hash: str = ""
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    def iter_cases(self) -> Iterator[Case]:
+        return self.case_source()
+
+    def model(self, model_id: str) -> ModelSpec:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(model_id)
