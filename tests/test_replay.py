@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import random
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -542,7 +543,7 @@ def test_secrets_and_leaky_headers_never_reach_the_file(tmp_path: Path, stub: St
     for interaction in interactions(path):
         assert set(interaction["request"]["headers"]) == {"content-type", "x-harness-match-key",
                                                           "x-harness-sample"}
-        assert set(interaction["response"]["headers"]) == {"content-type"}
+        assert set(interaction["response"]["headers"]) == {"content-type", "x-harness-latency-ms"}
 
 
 def test_gzip_response_stored_decoded_and_replayed_byte_for_byte(
@@ -583,13 +584,15 @@ def test_file_is_vcrpy_format_sorted_and_byte_identical_on_rerecord(tmp_path: Pa
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     asyncio.run(record(first, prompts))
     asyncio.run(record(second, prompts))
-    assert first.read_bytes() == second.read_bytes()
+    # Two separate recordings differ only in the measured latency; everything else is byte-identical.
+    latency = re.compile(rb'"x-harness-latency-ms": \[\s*"[0-9.]+"\s*\]')
+    assert latency.sub(b"L", first.read_bytes()) == latency.sub(b"L", second.read_bytes())
 
     # Re-recording identical answers into the same file changes nothing, and does not even rewrite it.
     inode, mtime = first.stat().st_ino, first.stat().st_mtime_ns
     asyncio.run(record(first, prompts))
     assert (first.stat().st_ino, first.stat().st_mtime_ns) == (inode, mtime)
-    assert first.read_bytes() == second.read_bytes()
+    assert latency.sub(b"L", first.read_bytes()) == latency.sub(b"L", second.read_bytes())
 
     text = first.read_text(encoding="utf-8")
     assert text.startswith('{\n    "version": 1,\n    "interactions": [')  # vcrpy's JSON serializer
@@ -605,7 +608,8 @@ def test_file_is_vcrpy_format_sorted_and_byte_identical_on_rerecord(tmp_path: Pa
     assert one["request"]["body"] == canonical
     assert one["request"]["headers"]["content-type"] == ["application/json"]
     assert one["response"]["status"] == {"code": 200, "message": "OK"}
-    assert one["response"]["headers"] == {"content-type": ["application/json"]}
+    assert one["response"]["headers"]["content-type"] == ["application/json"]
+    assert set(one["response"]["headers"]) == {"content-type", "x-harness-latency-ms"}
     assert json.loads(one["response"]["body"]["string"])["object"] == "chat.completion"
     # vcrpy itself reads the file.
     requests, responses = vcr.serialize.deserialize(text, jsonserializer)

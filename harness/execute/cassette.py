@@ -43,10 +43,13 @@ from harness.errors import HarnessError
 
 SAMPLE_HEADER = "x-harness-sample"
 MATCH_KEY_HEADER = "x-harness-match-key"
+# The upstream call's duration when it was recorded: a replay reports the recorded latency, so latency
+# statistics of a replayed run are reproduced exactly instead of measuring a local file read.
+LATENCY_HEADER = "x-harness-latency-ms"
 # Part of every key: if the key recipe ever changes, old keys can never silently match new requests.
 _KEY_SCHEME = b"prompt-harness/replay/v1"
 REQUEST_HEADERS_KEPT = frozenset({"content-type"})
-RESPONSE_HEADERS_KEPT = frozenset({"content-type"})
+RESPONSE_HEADERS_KEPT = frozenset({"content-type", LATENCY_HEADER})
 DEFAULT_AUTOSAVE_EVERY = 100
 
 
@@ -148,6 +151,23 @@ class Interaction:
     @property
     def content(self) -> bytes:
         return _body_bytes(self.response["body"])
+
+    @property
+    def latency_ms(self) -> float | None:
+        values = self.response["headers"].get(LATENCY_HEADER)
+        try:
+            return float(values[0]) if values else None
+        except ValueError:
+            return None
+
+    def same_exchange(self, other: Interaction) -> bool:
+        """Equal but for the recorded latency, which varies between recordings of the same answer."""
+
+        def without_latency(i: Interaction) -> dict[str, Any]:
+            headers = {k: v for k, v in i.response["headers"].items() if k != LATENCY_HEADER}
+            return {**i.response, "headers": headers}
+
+        return self.request == other.request and without_latency(self) == without_latency(other)
 
 
 def make_interaction(
@@ -271,10 +291,15 @@ class Cassette:
             return found
 
     def record(self, interaction: Interaction) -> bool:
-        """Store ``interaction``, replacing any for its key; False when an identical one was already there."""
+        """Store ``interaction``, replacing any for its key; False when the same exchange was already there.
+
+        An answer identical but for its latency keeps the first recording, so re-recording unchanged answers
+        leaves the file byte-identical.
+        """
         with self._lock:
             self._used.add(interaction.key)
-            if self._index.get(interaction.key) == interaction:
+            existing = self._index.get(interaction.key)
+            if existing is not None and existing.same_exchange(interaction):
                 return False
             self._index[interaction.key] = interaction
             self._generation += 1

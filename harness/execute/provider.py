@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
@@ -18,6 +18,7 @@ from openai.types import Completion as TextCompletion
 from openai.types.chat import ChatCompletion
 
 from harness.errors import HarnessError
+from harness.execute.replay import RECORDED_LATENCY
 from harness.grade.base import ToolCall
 from harness.render import SAMPLE_HEADER, Request
 from harness.store import TrialError
@@ -34,6 +35,8 @@ class Completion:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    # The latency stored with a recording (replays report it instead of their own near-zero time).
+    recorded_latency_ms: float | None = None
 
 
 class CallFailed(Exception):
@@ -88,17 +91,25 @@ def make_client(model: ModelSpec, api_key: str, transport: httpx2.AsyncBaseTrans
 async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> Completion:
     """Send one request; raise ``CallFailed`` with a classified error on any failure."""
     options: Any = {"headers": {SAMPLE_HEADER: request.sample}, "timeout": timeout}
+    holder: dict[str, float] = {}
+    token = RECORDED_LATENCY.set(holder)
     try:
         if request.api == "chat":
             chat = await client.post("/chat/completions", cast_to=ChatCompletion, body=request.body,
                                      options=options)
-            return _from_chat(chat)
-        text = await client.post("/completions", cast_to=TextCompletion, body=request.body, options=options)
-        return _from_text(text)
+            completion = _from_chat(chat)
+        else:
+            text = await client.post("/completions", cast_to=TextCompletion, body=request.body, options=options)
+            completion = _from_text(text)
     except CallFailed:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded, classified trial error
         raise classify(exc) from exc
+    finally:
+        RECORDED_LATENCY.reset(token)
+    if "latency_ms" in holder:
+        completion = replace(completion, recorded_latency_ms=holder["latency_ms"])
+    return completion
 
 
 def _usage(usage: Any) -> dict[str, int]:

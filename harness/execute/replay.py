@@ -22,14 +22,17 @@ not stream — and arrives as one chunk after the full body.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
-from enum import StrEnum
+import time
+from enum import Enum
 from typing import Any
 
 import httpx2
 
 from harness.errors import ReplayMissError
 from harness.execute.cassette import (
+    LATENCY_HEADER,
     MATCH_KEY_HEADER,
     SAMPLE_HEADER,
     Cassette,
@@ -65,7 +68,7 @@ __all__ = [
 ]
 
 
-class RecordMode(StrEnum):
+class RecordMode(str, Enum):
     """How a transport uses its cassette. Values are the names users type."""
 
     replay = "replay"  # cassette only; a miss raises ReplayMiss
@@ -199,6 +202,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             found = self.cassette.lookup(key)
             if found is not None:
                 self.hits += 1
+                _note_latency(found.latency_ms)
                 return _rebuild(found, request)
             if self.mode is RecordMode.replay:
                 raise ReplayMiss(key=key, method=request.method, path=path, sample=sample,
@@ -207,6 +211,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
 
         # Ask for gzip only: httpx2 would also offer br/zstd, and vcrpy-era tooling cannot decode zstd.
         request.headers["Accept-Encoding"] = "gzip"
+        started = time.perf_counter()
         response = await self._upstream(request)
         if not is_recordable(response.status_code):
             return response  # untouched: the caller's retry logic needs its headers (Retry-After)
@@ -214,13 +219,19 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             content = await response.aread()  # decoded: gzip/deflate/br removed
         finally:
             await response.aclose()
+        latency = f"{(time.perf_counter() - started) * 1000:.1f}"
         interaction = make_interaction(
             key=key, method=request.method, uri=path, sample=sample, request_body=body,
             request_headers=request.headers.multi_items(), status=response.status_code,
-            reason=response.reason_phrase, response_headers=response.headers.multi_items(), content=content,
+            reason=response.reason_phrase, content=content,
+            response_headers=[*response.headers.multi_items(), (LATENCY_HEADER, latency)],
         )
         if self.cassette.record(interaction):
             self.recorded += 1
+        # Answer with what is stored (an unchanged answer keeps its first latency), so a recording run
+        # reports exactly what its replays will.
+        interaction = self.cassette.lookup(key) or interaction
+        _note_latency(interaction.latency_ms)
         if self.cassette.autosave_due:
             # Off the event loop: serialising a large cassette would stall every other request.
             await asyncio.to_thread(self.cassette.save)
@@ -238,6 +249,19 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         finally:
             if self.cassette is not None and self.cassette.dirty:
                 await asyncio.to_thread(self.cassette.save)
+
+
+# Set by the caller around one request; the transport fills in the recorded latency. A mutable holder (not
+# a value) so the caller sees it even if a library copies the context on the way down.
+RECORDED_LATENCY: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+    "harness_recorded_latency", default=None
+)
+
+
+def _note_latency(latency_ms: float | None) -> None:
+    holder = RECORDED_LATENCY.get()
+    if holder is not None and latency_ms is not None:
+        holder["latency_ms"] = latency_ms
 
 
 def _rebuild(interaction: Interaction, request: httpx2.Request) -> httpx2.Response:

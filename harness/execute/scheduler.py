@@ -159,7 +159,9 @@ class Scheduler:
                 continue
             state.consecutive_connection_failures = 0
             state.successes += 1
-            latency = (time.perf_counter() - started) * 1000
+            latency = completion.recorded_latency_ms
+            if latency is None:
+                latency = (time.perf_counter() - started) * 1000
             return Attempted(completion, None, attempt, latency)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

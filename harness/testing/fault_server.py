@@ -41,7 +41,7 @@ import urllib.request
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,7 +61,7 @@ _MAX_N = 128
 _TRUNCATED_JSON = b'{"id": "broken", "object": "chat.completion", "choices": [{"ind'
 
 
-class Fault(StrEnum):
+class Fault(str, Enum):
     """What can go wrong with a request. The values are the names used in config, CLI flags and stats."""
 
     RATE_LIMIT = "429"
