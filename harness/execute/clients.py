@@ -62,12 +62,25 @@ class ClientPool:
         return self._cassettes.get(model_id)
 
     def client(self, model_id: str) -> openai.AsyncOpenAI:
+        """The client for a graded model (cassette ``<suite>/<model>.json``)."""
         client = self._clients.get(model_id)
         if client is None:
-            client = self._clients[model_id] = self._build(model_id)
+            client = self._clients[model_id] = self._build(model_id, model_id)
         return client
 
-    def _build(self, model_id: str) -> openai.AsyncOpenAI:
+    def judge_client(self, model_id: str) -> openai.AsyncOpenAI:
+        """The client for a judge (cassette ``<suite>/<model>.judge.json``).
+
+        Separate from the graded model's cassette even when one model plays both roles, so trial recordings
+        can be listed and pruned exactly, and judge recordings can be dropped on their own.
+        """
+        name = f"{model_id}.judge"
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = self._build(model_id, name)
+        return client
+
+    def _build(self, model_id: str, cassette_name: str) -> openai.AsyncOpenAI:
         model = self.spec(model_id)
         mode = self.mode(model_id)
         api_key = resolve_api_key(model, needed=mode is not RecordMode.replay)
@@ -77,8 +90,8 @@ class ClientPool:
         )
         if mode is RecordMode.live:
             return make_client(model, api_key, inner, connections)
-        cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, model_id))
-        self._cassettes[model_id] = cassette
+        cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, cassette_name))
+        self._cassettes[cassette_name] = cassette
         transport = RecordingTransport(cassette, mode, inner=inner)
         return make_client(model, api_key, transport, connections)
 
@@ -88,6 +101,14 @@ class ClientPool:
         if now - self._last_save >= self.save_interval:
             self._last_save = now
             self.save()
+
+    def prune_unused(self) -> dict[str, int]:
+        """After a whole-suite ``record`` run: drop recordings this run did not use, per cassette."""
+        dropped = {}
+        for name, cassette in self._cassettes.items():
+            if self.mode(name.removesuffix(".judge")) is RecordMode.record:
+                dropped[name] = cassette.prune(cassette.used_keys)
+        return dropped
 
     def save(self) -> None:
         for cassette in self._cassettes.values():

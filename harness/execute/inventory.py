@@ -1,0 +1,92 @@
+"""What the cassettes hold against what a suite needs: recorded, missing and unused interactions.
+
+Expected match keys are computed from requests built by the ``openai`` SDK itself (the same URL joining and
+body serialisation a run uses), so "missing" here means exactly "would miss on replay". Judge requests depend
+on the graded outputs, so they can only be counted, not predicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai._models import FinalRequestOptions
+
+from harness.execute.cassette import Cassette, cassette_path, match_key, open_cassette
+from harness.execute.provider import NO_KEY_PLACEHOLDER, make_client
+from harness.plan import Trial, iter_trials
+from harness.render import SAMPLE_HEADER, Request, render_request
+from harness.suite.model import Suite
+
+
+@dataclass
+class ModelInventory:
+    model: str
+    path: Path
+    recorded: int
+    expected: int
+    missing: list[Trial] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+    exists: bool = True
+
+
+def request_key(client: openai.AsyncOpenAI, request: Request) -> str:
+    """The match key the replay transport will compute for this request."""
+    options = FinalRequestOptions.construct(
+        method="post", url=request.path, json_data=request.body, headers={SAMPLE_HEADER: request.sample}
+    )
+    built = client._build_request(options)
+    return match_key(built.method, built.url.raw_path.decode("ascii"), request.sample, built.content)
+
+
+def _trials_by_model(suite: Suite) -> Iterator[tuple[str, list[tuple[Trial, Request]]]]:
+    grouped: dict[str, list[tuple[Trial, Request]]] = {m.id: [] for m in suite.models}
+    for trial in iter_trials(suite):
+        request = render_request(suite, trial.prompt, trial.model, trial.case, trial.temperature, trial.repeat)
+        grouped[trial.model.id].append((trial, request))
+    yield from grouped.items()
+
+
+def inventory(suite: Suite, cassettes_root: Path) -> list[ModelInventory]:
+    """Per graded model: recorded interactions, trials without a recording, recordings no trial uses."""
+    out = []
+    for model_id, pairs in _trials_by_model(suite):
+        model = suite.model(model_id)
+        path = cassette_path(cassettes_root, suite.name, model_id)
+        cassette = Cassette(path) if path.exists() else None
+        client = make_client(model, NO_KEY_PLACEHOLDER, None, 1)
+        expected: dict[str, Trial] = {}
+        for trial, request in pairs:
+            expected.setdefault(request_key(client, request), trial)
+        recorded = set(cassette.keys()) if cassette is not None else set()
+        missing = [trial for key, trial in expected.items() if key not in recorded]
+        unused = sorted(recorded - set(expected))
+        out.append(ModelInventory(model_id, path, len(recorded), len(expected), missing, unused,
+                                  exists=cassette is not None))
+    return out
+
+
+def judge_cassettes(suite: Suite, cassettes_root: Path) -> list[tuple[str, Path, int]]:
+    """Cassettes of judge clients (``<model>.judge.json``): id, path and how many interactions they hold."""
+    found = []
+    for model_id in suite.judges:
+        path = cassette_path(cassettes_root, suite.name, f"{model_id}.judge")
+        if path.exists():
+            found.append((model_id, path, len(Cassette(path).keys())))
+    return found
+
+
+def prune(suite: Suite, cassettes_root: Path) -> dict[str, int]:
+    """Drop interactions no trial of the suite uses; returns how many were dropped per model."""
+    dropped = {}
+    for item in inventory(suite, cassettes_root):
+        if not item.exists or not item.unused:
+            continue
+        cassette = open_cassette(item.path)
+        keep: Any = set(cassette.keys()) - set(item.unused)
+        dropped[item.model] = cassette.prune(keep)
+        cassette.save()
+    return dropped
