@@ -1,33 +1,60 @@
-"""Rendering a stored run in one of the report formats."""
+"""Rendering a stored run: the one entry point for every report format."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.stats.seeding import seed_from
+from harness.report.build import ReportOptions, RunReport, build_report, load_run, run_seed
 from harness.stats.summary import VariantSummary, summarize_variants
-from harness.store import RESULTS_FILE, Manifest, read_results
+from harness.store import Manifest, write_atomic
 
+__all__ = ["FORMATS", "FILE_NAMES", "load_summaries", "render_report", "render_run", "run_seed", "write_reports"]
 
-def run_seed(manifest: Manifest) -> int:
-    # Seeded by what the run evaluated, not by its timestamped id, so a replay of the same suite
-    # reproduces every bootstrap interval and the report is byte-identical.
-    return seed_from(f"{manifest.suite}:{manifest.suite_hash}")
+FORMATS = ("table", "markdown", "json", "html")
+# What ``harness report`` writes into the run folder, by format.
+FILE_NAMES = {"markdown": "report.md", "json": "report.json", "html": "report.html", "table": "report.txt"}
 
 
 def load_summaries(directory: Path) -> tuple[Manifest, list[VariantSummary]]:
-    manifest = Manifest.read(directory)
-    summaries = summarize_variants(read_results(directory / RESULTS_FILE), seed=run_seed(manifest))
-    return manifest, summaries
+    manifest, results = load_run(directory)
+    return manifest, summarize_variants(results, seed=run_seed(manifest))
 
 
-def render_run(directory: Path, fmt: str = "table") -> str:
-    from harness.report.table import methods_note, summary_table
-
-    manifest, summaries = load_summaries(directory)
+def render_report(report: RunReport, fmt: str) -> str:
     if fmt == "table":
-        head = f"{manifest.suite} · run {manifest.run_id} · {manifest.status}"
-        return f"{head}\n{summary_table(summaries)}\n{methods_note(summaries)}"
+        from harness.report.text import render_terminal
+
+        return render_terminal(report)
     if fmt == "markdown":
-        return f"### {manifest.suite}\n\n{summary_table(summaries, 'github')}\n\n{methods_note(summaries)}\n"
-    raise ValueError(f"unknown format {fmt!r}")
+        from harness.report.text import render_markdown
+
+        return render_markdown(report)
+    if fmt == "json":
+        from harness.report.json_report import render_json
+
+        return render_json(report)
+    if fmt == "html":
+        from harness.report.html_report import render_html
+
+        return render_html(report)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def render_run(directory: Path, fmt: str = "table", options: ReportOptions | None = None) -> str:
+    """The run in folder ``directory`` as ``table`` (terminal), ``markdown``, ``json`` or ``html``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return render_report(build_report(directory, options), fmt)
+
+
+def write_reports(
+    directory: Path, formats: tuple[str, ...] = ("markdown", "json", "html"), options: ReportOptions | None = None
+) -> list[Path]:
+    """Write each format into the run folder (atomically: readers never see half a report)."""
+    report = build_report(directory, options)
+    written = []
+    for fmt in formats:
+        path = directory / FILE_NAMES[fmt]
+        write_atomic(path, render_report(report, fmt))
+        written.append(path)
+    return written

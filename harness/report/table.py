@@ -1,62 +1,281 @@
-"""The per-variant summary table (terminal and GitHub Markdown), built with tabulate."""
+"""The report's tables as rows of cells: text plus the method disclosure (a tooltip in HTML, a footnote in
+text). The terminal and Markdown render them with tabulate; the HTML page renders the same cells."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from harness.report.format import money, money_interval, pct_interval, seconds
+from harness.report.build import RunReport
+from harness.report.format import (
+    amount,
+    disclosure,
+    duration,
+    money,
+    money_interval,
+    p_value,
+    pct,
+    pct_interval,
+    signed_interval,
+)
+from harness.stats.comparison import Comparison
+from harness.stats.costlat import calls_needed_for_upper_bound
+from harness.stats.flakiness import PROJECTED_REPEATS
+from harness.stats.intervals import INSUFFICIENT
 from harness.stats.summary import VariantSummary
 
-HEADERS = ["variant", "cases×k", "pass rate [95% CI]", "score [95% CI]", "errors", "tokens in/out",
-           "cost/case [95% CI]", "p50 latency", "p95 latency"]
+METRIC_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost/case", "latency_p95": "p95 latency"}
 
 
-def sort_key(summary: VariantSummary) -> tuple[str, str, float]:
-    return (summary.model, summary.prompt, summary.temperature)
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    tip: str = ""
+    css: str = ""
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def _k(summary: VariantSummary) -> str:
-    k = str(summary.k_max) if summary.k_min == summary.k_max else f"{summary.k_min}-{summary.k_max}"
-    return f"{summary.n_cases}×{k}"
+Table = tuple[list[str], list[list[Cell]]]
 
 
-def _errors(summary: VariantSummary) -> str:
-    rate = summary.error_rate.estimate or 0.0
-    errors = round(rate * summary.n_trials)
-    text = f"{errors}" if errors else "0"
+def render(table: Table, fmt: str = "simple") -> str:
+    """``fmt`` is a tabulate format: ``simple`` for terminals, ``github`` for Markdown."""
+    headers, rows = table
+    text_rows = [[cell.text for cell in row] for row in rows]
+    return tabulate(text_rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def k_text(k_min: int, k_max: int) -> str:
+    return str(k_max) if k_min == k_max else f"{k_min}-{k_max}"
+
+
+def _variant_cell(report: RunReport, summary: VariantSummary) -> Cell:
+    is_base = summary.variant == report.baseline
+    text = f"{summary.variant} (baseline)" if is_base else summary.variant
+    return Cell(text, "; ".join(summary.notes), "baseline" if is_base else "")
+
+
+def _tokens(summary: VariantSummary) -> Cell:
+    if summary.tokens_in_per_case is None:
+        return Cell("–")
+    out = summary.tokens_out_per_case or 0.0
+    return Cell(f"{summary.tokens_in_per_case:.0f}/{out:.0f}", "mean tokens per case (input/output), over repeats")
+
+
+def _errors(summary: VariantSummary) -> Cell:
+    text = pct_interval(summary.error_rate)
     if summary.undecided_trials:
         text += f" (+{summary.undecided_trials} undecided)"
-    return text
+    return Cell(text, disclosure(summary.error_rate))
 
 
-def _tokens(summary: VariantSummary) -> str:
-    if summary.tokens_in_per_case is None:
-        return "–"
-    out = summary.tokens_out_per_case or 0.0
-    return f"{summary.tokens_in_per_case:.0f}/{out:.0f}"
-
-
-def variant_rows(summaries: Sequence[VariantSummary]) -> list[list[str]]:
+def summary_table(report: RunReport) -> Table:
+    headers = ["variant", "cases×k", "pass rate [95% CI]", "score [95% CI]", "errors [95% CI]",
+               "tokens in/out", "cost/case [95% CI]", "p50 latency [95% CI]", "p95 latency [95% CI]"]  # fmt: skip
+    if not report.has_scores:
+        headers.remove("score [95% CI]")
     rows = []
-    for s in sorted(summaries, key=sort_key):
-        cost = money_interval(s.cost_per_case) if s.cost_per_case is not None else money(None)
+    for s in report.variants:
+        score = [Cell(pct_interval(s.score), disclosure(s.score)) if s.score is not None else Cell("–")]
         rows.append([
-            s.variant, _k(s), pct_interval(s.pass_rate),
-            pct_interval(s.score) if s.score is not None else "–",
-            _errors(s), _tokens(s), cost, seconds(s.latency_p50_s), seconds(s.latency_p95_s),
-        ])
-    return rows
+            _variant_cell(report, s),
+            Cell(f"{s.n_cases}×{k_text(s.k_min, s.k_max)}", f"{s.n_cases} cases, {s.n_trials} trials"),
+            Cell(pct_interval(s.pass_rate), disclosure(s.pass_rate)),
+            *(score if report.has_scores else []),
+            _errors(s),
+            _tokens(s),
+            Cell(money_interval(s.cost_per_case), disclosure(s.cost_per_case)) if s.cost_per_case else Cell("–"),
+            Cell(duration(s.latency_p50_s), disclosure(s.latency_p50_s)),
+            Cell(duration(s.latency_p95_s), disclosure(s.latency_p95_s)),
+        ])  # fmt: skip
+    return headers, rows
 
 
-def methods_note(summaries: Sequence[VariantSummary]) -> str:
-    """One line naming the interval methods used, as every number must disclose its method."""
-    methods = sorted({s.pass_rate.method for s in summaries})
-    note = f"pass-rate intervals: {', '.join(methods)}; per-case means over repeats, cases are the unit."
-    return note
+def _methods(values: Sequence[tuple[str, str | None]]) -> str:
+    """``method`` when every variant used it, else ``method (variant, ...)`` per method."""
+    used: dict[str, list[str]] = {}
+    for variant, method in values:
+        if method:
+            used.setdefault(method, []).append(variant)
+    if len(used) <= 1:
+        return next(iter(used), "–")
+    return "; ".join(f"{m} ({', '.join(vs)})" for m, vs in used.items())
 
 
-def summary_table(summaries: Sequence[VariantSummary], fmt: str = "simple") -> str:
-    """``fmt`` is a tabulate format: ``simple`` for terminals, ``github`` for Markdown."""
-    return tabulate(variant_rows(summaries), headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+def summary_methods(report: RunReport) -> list[str]:
+    """Footnotes naming each column's method; n and k per variant are in the cases×k column."""
+    vs = report.variants
+
+    def of(getter: str) -> str:
+        pairs = []
+        for s in vs:
+            interval = getattr(s, getter)
+            if interval is not None and interval.method == INSUFFICIENT:
+                pairs.append((s.variant, f"no interval ({interval.note})" if interval.note else INSUFFICIENT))
+            else:
+                pairs.append((s.variant, interval.method if interval is not None else None))
+        return _methods(pairs)
+
+    lines = [
+        f"pass rate: {of('pass_rate')}; per-case means over repeats, the case is the unit (n = cases)",
+        f"errors: {of('error_rate')} over cases",
+        f"cost/case: {of('cost_per_case')}; per-case mean cost, {report.n_resamples} resamples",
+        f"latency: {of('latency_p95_s')} over calls (n = successful calls)",
+    ]
+    if report.has_scores:
+        lines.insert(1, f"score: {of('score')} over per-case mean scores")
+    if any(s.latency_p95_s is not None and s.latency_p95_s.high is None for s in vs):
+        lines.append(f"latency '?': no upper bound yet; the p95 needs ≥ {calls_needed_for_upper_bound(0.95)} calls "
+                     f"for one (p50: ≥ {calls_needed_for_upper_bound(0.5)})")
+    notes: dict[str, list[str]] = {}
+    for s in vs:
+        for note in s.notes:
+            notes.setdefault(note, []).append(s.variant)
+    for note, variants in notes.items():
+        who = "every variant" if len(variants) == len(vs) and len(vs) > 1 else ", ".join(variants)
+        lines.append(f"{who}: {note}")
+    return lines
+
+
+def flakiness_table(report: RunReport) -> Table | None:
+    """Within-case disagreement for variants run with repeats; SE projected for other numbers of repeats."""
+    rows = []
+    for s in report.variants:
+        f = s.flakiness
+        if f is None:
+            continue
+        tip = f"one-way variance components over {f.n_cases} cases × k={k_text(f.k_min, f.k_max)}"
+        projected = [
+            Cell("–" if f.se_by_repeats.get(key) is None else pct(f.se_by_repeats[key], 1), tip)
+            for key in (_repeats_key(k) for k in PROJECTED_REPEATS)
+        ]
+        rows.append([
+            Cell(s.variant),
+            Cell(f"{f.flaky_cases}/{f.n_cases} ({pct_interval(f.flaky_rate, 0)})", disclosure(f.flaky_rate)),
+            Cell("–" if f.within_sd is None else f"{f.within_sd:.3f}", tip),
+            Cell("–" if f.icc is None else f"{f.icc:.2f}", tip),
+            Cell("–" if f.noise_share is None else pct(f.noise_share, 0), tip),
+            *projected,
+        ])  # fmt: skip
+    if not rows:
+        return None
+    headers = ["variant", "flaky cases", "within-case sd", "ICC", "noise share",
+               *[f"SE k={_repeats_key(k).replace('inf', '∞')}" for k in PROJECTED_REPEATS]]  # fmt: skip
+    return headers, rows
+
+
+def _repeats_key(k: float) -> str:
+    return "inf" if k == float("inf") else str(int(k))
+
+
+def _estimate(value: float | None, metric: str) -> str:
+    if value is None:
+        return "–"
+    if metric == "cost":
+        return money(value)
+    if metric.startswith("latency"):
+        return f"{value:.3f}s"
+    return pct(value)
+
+
+def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) -> Table | None:
+    """One row per comparison; ``show_baseline`` adds the baseline's name (all pairs, two runs)."""
+    if not comparisons:
+        return None
+    rows = []
+    for c in comparisons:
+        row = [Cell(c.baseline)] if show_baseline else []
+        unit = " pts" if c.metric in ("pass_rate", "score") else ""
+        row += [
+            Cell(c.candidate),
+            Cell(METRIC_NAMES.get(c.metric, c.metric)),
+            Cell(f"{c.n_cases}×{k_text(*c.k_candidate)}",
+                 f"{c.n_cases} shared cases; k baseline {k_text(*c.k_baseline)}, candidate {k_text(*c.k_candidate)}"),
+            Cell(f"{_estimate(c.baseline_estimate, c.metric)} → {_estimate(c.candidate_estimate, c.metric)}",
+                 "over the shared cases"),
+            Cell(signed_interval(c.ci95, c.metric), disclosure(c.ci95)),
+            Cell(f"{p_value(c.p_value)} ({c.p_method})", "one-sided p for 'candidate worse'"),
+            Cell(p_value(c.p_holm), f"Holm-adjusted over {c.family_size} comparisons"),
+            Cell(c.gate.verdict.value, c.gate.reason, f"verdict-{c.gate.verdict.value.lower()}"),
+            Cell(f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit}"
+                 if c.mde_warn is not None else "–",
+                 "smallest drop detected with 80% power at the WARN (p<0.05) / BLOCK (p<0.01) level"),
+        ]  # fmt: skip
+        rows.append(row)
+    headers = ["baseline"] if show_baseline else []
+    headers += ["candidate", "metric", "cases×k", "baseline → candidate", "Δ [95% CI]", "p one-sided (test)",
+                "p Holm", "verdict", "MDE 80% WARN/BLOCK"]  # fmt: skip
+    return headers, rows
+
+
+def comparison_table(report: RunReport) -> Table | None:
+    return comparisons_table(report.comparisons, report.all_pairs)
+
+
+def pareto_table(report: RunReport) -> Table | None:
+    if not report.pareto:
+        return None
+    rows = []
+    for p in report.pareto:
+        if p.on_front:
+            status = "on the front"
+        elif p.significantly_dominated:
+            status = "significantly dominated by " + ", ".join(p.dominated_by)
+        elif p.cost_per_case is None:
+            status = "no cost recorded"
+        else:
+            status = "off the front, not significantly dominated"
+        rows.append([
+            Cell(p.variant),
+            Cell(pct_interval(p.quality), disclosure(p.quality)),
+            Cell(money_interval(p.cost_per_case), disclosure(p.cost_per_case)) if p.cost_per_case else Cell("–"),
+            Cell(status, "", "front" if p.on_front else ("dominated" if p.significantly_dominated else "")),
+        ])  # fmt: skip
+    return ["variant", f"{METRIC_NAMES[report.pareto_metric]} [95% CI]", "cost/case [95% CI]", "cost–quality"], rows
+
+
+def _ids(ids: Sequence[str], limit: int) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f", … {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def flip_lines(c: Comparison, limit: int = 10) -> list[str]:
+    """The cases that changed verdict (k = 1) or moved by more than a quarter (repeats), worst first."""
+    lines = []
+    if c.regressions or c.fixes:
+        if c.regressions:
+            lines.append(f"pass→fail ({len(c.regressions)}): {_ids(c.regressions, limit)}")
+        if c.fixes:
+            lines.append(f"fail→pass ({len(c.fixes)}): {_ids(c.fixes, limit)}")
+    elif c.movers and c.metric in ("pass_rate", "score"):
+        worse = [f"{m.case_id} ({pct(m.base, 0)}→{pct(m.new, 0)})" for m in c.movers if m.change < 0]
+        better = [f"{m.case_id} ({pct(m.base, 0)}→{pct(m.new, 0)})" for m in reversed(c.movers) if m.change > 0]
+        if worse:
+            lines.append(f"worse by > 25 pts ({len(worse)}): {_ids(worse, limit)}")
+        if better:
+            lines.append(f"better by > 25 pts ({len(better)}): {_ids(better, limit)}")
+    if c.only_baseline:
+        lines.append(f"only in the baseline, not compared ({len(c.only_baseline)}): {_ids(c.only_baseline, limit)}")
+    if c.only_candidate:
+        lines.append(f"only in the candidate, not compared ({len(c.only_candidate)}): "
+                     f"{_ids(c.only_candidate, limit)}")
+    return lines
+
+
+def comparison_notes(c: Comparison) -> list[str]:
+    lines = [f"verdict {c.gate.verdict.value}: {c.gate.reason}"]
+    if c.mde_message:
+        lines.append(c.mde_message)
+    elif c.required_cases:
+        lines.append(f"{c.required_cases} cases would detect a drop of {amount(c.margin, c.metric)}")
+    lines += c.notes
+    return lines
+
+
+def money_total(report: RunReport) -> str:
+    totals = [s.cost_total for s in report.variants if s.cost_total is not None]
+    return money(sum(totals)) if totals else "–"

@@ -38,12 +38,20 @@ def resolve_variant(spec: VariantKey | str, keys: Iterable[VariantKey]) -> Varia
     raise KeyError(f"no variant {spec!r}; known: {', '.join(label_of(k) for k in known)}")
 
 
+def trial_order(trial: TrialResult) -> tuple[str, int, str]:
+    return (trial.case_id, trial.repeat, trial.trial_id)
+
+
 def by_variant(results: Iterable[TrialResult]) -> dict[VariantKey, list[TrialResult]]:
-    """Trials per variant, variants in order of first appearance."""
+    """Trials per variant: variants sorted by key, each variant's trials by (case id, repeat, trial id).
+
+    results.jsonl lists trials in completion order, which varies with concurrency, while every bootstrap
+    draws cases by position (and float sums depend on order): sorting here makes a replay's numbers equal.
+    """
     grouped: dict[VariantKey, list[TrialResult]] = {}
     for trial in results:
         grouped.setdefault(variant_key(trial), []).append(trial)
-    return grouped
+    return {key: sorted(grouped[key], key=trial_order) for key in sorted(grouped)}
 
 
 def is_undecided(trial: TrialResult) -> bool:

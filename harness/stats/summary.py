@@ -246,7 +246,7 @@ def summarize_variants(
     guarantee: bool = False,
     n_resamples: int = 9999,
 ) -> list[VariantSummary]:
-    """One summary per variant (model, prompt, temperature), in order of first appearance.
+    """One summary per variant (model, prompt, temperature), sorted by that key.
 
     ``seed`` should come from ``seed_from(run_id)`` so every bootstrap in a report is reproducible.
     """

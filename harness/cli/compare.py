@@ -1,0 +1,41 @@
+"""``harness compare``: two runs of one suite, paired on case id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import EXIT_OK
+
+METRICS = ("pass_rate", "score", "cost", "latency_p95")
+
+
+@click.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True)
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(METRICS),
+              help="Metric to compare (repeatable). Default: the suite's gate metrics.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to this file.")
+@click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True, help="Where run ids are looked up.")
+def command(run_a: str, run_b: str, fmt: str, metrics: tuple[str, ...], output: Path | None,
+            reports_root: Path) -> int:  # fmt: skip
+    """Compare RUN_B against RUN_A (the baseline): each variant against the same variant, paired on case id.
+
+    Cases or variants present in one run only are listed, not dropped silently.
+    """
+    from harness.report.locate import locate_run
+    from harness.report.runs import compare_run_dirs, render_comparison
+    from harness.store import write_atomic
+
+    result = compare_run_dirs(locate_run(run_a, reports_root), locate_run(run_b, reports_root), metrics or None)
+    text = render_comparison(result, fmt)
+    if output is not None:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    return EXIT_OK

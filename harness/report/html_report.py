@@ -1,0 +1,111 @@
+"""The self-contained HTML report: tables, the cost–quality chart and a per-case drill-down, no external assets.
+
+Defence in depth for outputs that contain markup: Jinja2 autoescapes every value, and the page's content
+security policy allows only its own two inline scripts (by hash) and loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from importlib import resources
+
+from jinja2 import Environment, StrictUndefined
+from markupsafe import Markup
+
+from harness.report.build import RunReport
+from harness.report.cases import CaseDetail
+from harness.report.chart import chart_points, cost_quality_svg
+from harness.report.table import (
+    METRIC_NAMES,
+    comparison_notes,
+    comparison_table,
+    flakiness_table,
+    flip_lines,
+    pareto_table,
+    summary_methods,
+    summary_table,
+)
+from harness.report.text import comparison_heading, header_line
+from harness.store import GradeRecord, TrialResult
+
+# Above this many cases the page keeps the ones worth reading (verdicts disagree, then failures) so it stays
+# openable; every trial is still in results.jsonl.
+MAX_CASES = 2000
+MAX_OUTPUT_CHARS = 4000
+
+
+def _asset(name: str) -> str:
+    return resources.files("harness.report").joinpath(name).read_text(encoding="utf-8")
+
+
+def _csp_hash(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def verdict(trial: TrialResult) -> str:
+    if trial.error is not None:
+        return "error"
+    if trial.passed is None:
+        return "undecided"
+    return "pass" if trial.passed else "fail"
+
+
+def grade_verdict(grade: GradeRecord) -> str:
+    if grade.error or grade.passed is None:
+        return "could not decide"
+    return f"pass ({grade.score:g})" if grade.passed else f"fail ({grade.score:g})"
+
+
+def clip(text: str | None) -> str:
+    if text is None:
+        return "(no output)"
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more characters in results.jsonl)"
+
+
+def shown_cases(cases: list[CaseDetail]) -> list[CaseDetail]:
+    if len(cases) <= MAX_CASES:
+        return cases
+    ranked = sorted(cases, key=lambda c: (not c.disagrees, not c.failing, c.case_id))[:MAX_CASES]
+    return sorted(ranked, key=lambda c: c.case_id)
+
+
+def render_html(report: RunReport) -> str:
+    env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    template = env.from_string(_asset("report.html"))
+    guard_js, main_js = _asset("guard.js"), _asset("report.js")
+    points, _ = chart_points(report)
+    svg = cost_quality_svg(report)
+    cases = shown_cases(report.cases)
+    details = [
+        {"title": f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}",
+         "lines": comparison_notes(c) + flip_lines(c, limit=50)}
+        for c in report.comparisons
+    ]  # fmt: skip
+    return template.render(
+        r=report,
+        header=header_line(report),
+        css=Markup(_asset("report.css")),
+        guard_js=Markup(guard_js),
+        main_js=Markup(main_js),
+        script_sources=Markup(f"{_csp_hash(guard_js)} {_csp_hash(main_js)}"),
+        summary=summary_table(report),
+        methods=summary_methods(report),
+        chart=Markup(svg) if svg else None,
+        chart_points=points,
+        pareto=pareto_table(report),
+        comparisons=comparison_table(report),
+        comparison_heading=comparison_heading(report) if report.comparisons else "",
+        comparison_details=details,
+        flakiness=flakiness_table(report),
+        calibration=report.calibration.table() if report.calibration is not None else None,
+        notes=report.notes,
+        cases=cases,
+        cases_left_out=len(report.cases) - len(cases),
+        max_cases=MAX_CASES,
+        verdict=verdict,
+        grade_verdict=grade_verdict,
+        clip=clip,
+    )

@@ -1,0 +1,147 @@
+"""The report as terminal text and as GitHub Markdown (a PR comment or ``$GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.report.build import RunReport
+from harness.report.table import (
+    METRIC_NAMES,
+    Cell,
+    Table,
+    comparison_notes,
+    comparison_table,
+    flakiness_table,
+    flip_lines,
+    money_total,
+    pareto_table,
+    render,
+    summary_methods,
+    summary_table,
+)
+
+# GitHub rejects comments above 65,536 characters; the detail sections are dropped first to fit.
+GITHUB_COMMENT_LIMIT = 65_536
+
+
+def header_line(report: RunReport) -> str:
+    parts = [f"status {report.status}", f"{report.trials_done}/{report.trials_planned} trials",
+             f"suite hash {report.suite_hash}"]  # fmt: skip
+    if report.shard:
+        parts.append(f"shard {report.shard}")
+    parts.append(f"total cost {money_total(report)}")
+    return " · ".join(parts)
+
+
+def comparison_heading(report: RunReport) -> str:
+    family = len(report.comparisons)
+    metrics = ", ".join(METRIC_NAMES.get(m, m) for m in report.metrics)
+    target = "all pairs" if report.all_pairs else f"against the baseline {report.baseline}"
+    strict = ", strict non-inferiority" if report.gate_mode == "non-inferiority" else ""
+    return (f"Comparisons {target} ({metrics}; paired on case id; Holm over the {family} comparisons shown; "
+            f"margin {report.margin * 100:g} pts{strict})")
+
+
+class Writer:
+    """Accumulates sections; Markdown and terminal differ only in headings, tables and bullets."""
+
+    def __init__(self, markdown: bool) -> None:
+        self.markdown = markdown
+        self.parts: list[str] = []
+
+    def heading(self, text: str, level: int = 3) -> None:
+        if self.markdown:
+            self.parts.append(f"{'#' * level} {_md_escape(text)}\n")
+        else:
+            self.parts.append(f"{text}\n{'=' * min(len(text), 100) if level <= 2 else '-' * min(len(text), 100)}")
+
+    def table(self, table: Table) -> None:
+        if self.markdown:
+            headers, rows = table
+            table = ([_md_escape(h, cell=True) for h in headers],
+                     [[Cell(_md_escape(c.text, cell=True)) for c in row] for row in rows])  # fmt: skip
+        self.parts.append(render(table, "github" if self.markdown else "simple") + "\n")
+
+    def lines(self, lines: list[str], indent: str = "") -> None:
+        if lines:
+            bullet = "- " if self.markdown else "  "
+            shown = [_md_escape(line) for line in lines] if self.markdown else lines
+            self.parts.append("\n".join(f"{indent}{bullet}{line}" for line in shown) + "\n")
+
+    def para(self, text: str) -> None:
+        self.parts.append((_md_escape(text) if self.markdown else text) + "\n")
+
+    def details(self, summary: str, body: Callable[[], None]) -> None:
+        if self.markdown:
+            self.parts.append(f"<details><summary>{_md_escape(summary)}</summary>\n")
+            body()
+            self.parts.append("</details>\n")
+        else:
+            self.heading(summary, 4)
+            body()
+
+    def text(self) -> str:
+        return "\n".join(self.parts).rstrip("\n") + "\n"
+
+
+def _md_escape(text: str, cell: bool = False) -> str:
+    """Run data (case ids, prompt names, reasons) is text: no HTML in a PR comment, no cell-splitting pipes."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    return text.replace("|", "\\|").replace("\n", " ") if cell else text
+
+
+def _render(report: RunReport, markdown: bool, details: bool) -> str:
+    w = Writer(markdown)
+    w.heading(f"prompt-harness report: {report.suite}", 2)
+    w.para(header_line(report))
+    w.heading("Variants")
+    if report.variants:
+        w.table(summary_table(report))
+        w.lines(summary_methods(report))
+    else:
+        w.para("No finished trials.")
+    comparisons = comparison_table(report)
+    if comparisons is not None:
+        w.heading(comparison_heading(report))
+        w.table(comparisons)
+        for c in report.comparisons:
+            title = (f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}")
+            body = comparison_notes(c) + flip_lines(c)
+            if details:
+                w.details(title, lambda body=body: w.lines(body))  # type: ignore[misc]
+            else:
+                w.lines([f"{title}: {body[0]}"])
+    flaky = flakiness_table(report)
+    if flaky is not None:
+        w.heading("Flakiness (within-case disagreement across repeats)")
+        w.table(flaky)
+        w.lines(["flaky case: its repeats disagree; within-case sd and ICC from one-way variance components; "
+                 "SE k=…: projected standard error of the pass rate with that many repeats per case"])  # fmt: skip
+    pareto = pareto_table(report)
+    if pareto is not None:
+        w.heading("Cost–quality")
+        w.table(pareto)
+        w.lines([f"front: not beaten on both {METRIC_NAMES[report.pareto_metric]} and cost by point estimates; "
+                 f"significantly dominated: another variant is non-inferior in quality (paired 95% lower bound "
+                 f"≥ −{report.margin * 100:g} pts) and significantly cheaper (paired bootstrap-t)"])  # fmt: skip
+    if report.calibration is not None:
+        w.heading("Judge calibration (agreement with human labels)")
+        w.parts.append(report.calibration.markdown() if markdown else report.calibration.table())
+    if report.notes:
+        w.heading("Notes")
+        w.lines(report.notes)
+    return w.text()
+
+
+def render_terminal(report: RunReport) -> str:
+    return _render(report, markdown=False, details=True)
+
+
+def render_markdown(report: RunReport) -> str:
+    text = _render(report, markdown=True, details=True)
+    if len(text) > GITHUB_COMMENT_LIMIT:
+        text = _render(report, markdown=True, details=False)
+    if len(text) > GITHUB_COMMENT_LIMIT:
+        note = "\n… cut to fit a GitHub comment; report.html and report.json have everything.\n"
+        text = text[: GITHUB_COMMENT_LIMIT - len(note) - 1].rsplit("\n", 1)[0] + note
+    return text
