@@ -83,7 +83,7 @@ def test_temperature_zero_is_deterministic_live(server: LocalServer, tmp_path: P
     outputs = []
     for run in ("one", "two"):
         done = harness("run", str(SUITE), "--record", "live", "--run-id", run, "--reports", str(tmp_path),
-                       "--quiet", "--prompt", "v1", *case_args(), url=server.base_url)
+                       "--quiet", "--prompt", "v1", "--concurrency", "1", *case_args(), url=server.base_url)
         assert done.returncode == 0, done.stderr
         outputs.append({(r["case_id"], r["repeat"]): r["output"]
                         for r in results(tmp_path / "classify" / run).values() if r["temperature"] == 0.0})
