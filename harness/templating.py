@@ -13,13 +13,28 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import (
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_FUNCTION_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_METHOD_ATTRIBUTES,
+    SandboxedEnvironment,
+    SecurityError,
+)
 
 from harness.errors import Location, SuiteError, TemplateError
 
 # Globals that have been used to climb out of sandboxes (via their __init__.__globals__) and that no
 # prompt needs; range, dict and namespace stay.
 _UNSAFE_GLOBALS = ("cycler", "joiner", "lipsum")
+
+# Attributes the sandbox refuses at render time on some object; refusing the names statically lets
+# ``harness validate`` reject the template before any case reaches it.
+_INTERNAL_ATTRIBUTES = frozenset().union(
+    UNSAFE_FUNCTION_ATTRIBUTES, UNSAFE_METHOD_ATTRIBUTES, UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES, UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+)
 
 
 def _make_env() -> SandboxedEnvironment:
@@ -39,26 +54,51 @@ def is_template(text: str) -> bool:
 
 
 def check_template(source: str, location: Location) -> set[str]:
-    """Parse a template and refuse what the sandbox would refuse; return the variables it needs."""
+    """Parse a template and refuse what the sandbox would refuse; return the variables it needs.
+
+    ``location.line`` is the line where the template text starts, so an error on the template's third line
+    is reported on the file's line two below it.
+    """
+
+    def at(template_line: int | None) -> Location:
+        if location.line is None or not template_line:
+            return location
+        return Location(location.file, location.line + template_line - 1, location.field)
+
     try:
         ast = ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        line = location.line + exc.lineno - 1 if location.line is not None and exc.lineno else location.line
-        raise SuiteError(
-            Location(location.file, line, location.field), f"template syntax error: {exc.message}"
-        ) from None
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        attr = node.attr if isinstance(node, nodes.Getattr) else _const_key(node)
-        if isinstance(attr, str) and attr.startswith("_"):
+        raise SuiteError(at(exc.lineno), f"template syntax error: {exc.message}") from None
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name = _accessed_name(node)
+        if name is not None and _is_internal(name):
             raise SuiteError(
-                location, f"template refused by the sandbox: access to {attr!r} is not allowed"
+                at(node.lineno), f"template refused by the sandbox: access to {name!r} is not allowed"
             )
     needed = meta.find_undeclared_variables(ast)
+    removed = sorted(needed & set(_UNSAFE_GLOBALS))
+    if removed:
+        line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == removed[0]), None)
+        raise SuiteError(
+            at(line), f"template refused by the sandbox: {removed[0]!r} is not available in templates"
+        )
     return {name for name in needed if name not in ENV.globals}
 
 
-def _const_key(node: nodes.Getitem) -> Any:
-    return node.arg.value if isinstance(node.arg, nodes.Const) else None
+def _accessed_name(node: nodes.Node) -> Any:
+    """The attribute a node reads when it is a constant: ``x.name``, ``x['name']``, ``x|attr('name')``."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem):
+        return node.arg.value if isinstance(node.arg, nodes.Const) else None
+    if isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+        first = node.args[0]
+        return first.value if isinstance(first, nodes.Const) else None
+    return None
+
+
+def _is_internal(name: Any) -> bool:
+    return isinstance(name, str) and (name.startswith("_") or name in _INTERNAL_ATTRIBUTES)
 
 
 @functools.lru_cache(maxsize=4096)

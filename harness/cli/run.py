@@ -36,9 +36,7 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
             concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path,
             formats: tuple[str, ...], quiet: bool) -> int:
     """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
-    from harness.cli.output import print_run_header, print_run_summary
     from harness.errors import HarnessError
-    from harness.pipeline import RunOptions, run_suite
     from harness.plan import Shard
     from harness.suite import load_suite
     from harness.suite.discover import expand_paths
@@ -57,9 +55,21 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
         shard_spec = Shard.parse(shard) if shard else None
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
+    # Every suite is loaded, and every needed key checked, before anything runs (or the heavy client
+    # libraries are imported): a bad suite or a missing key fails at once, not after an hour of trials.
+    suites = [load_suite(path) for path in suite_paths]
+    import os
+
+    from harness.execute.clients import check_keys, choose_modes
+
+    for suite in suites:
+        check_keys(suite, choose_modes(suite, record, ci=bool(os.environ.get("CI"))), list(models) or None)
+
+    from harness.cli.output import print_run_header, print_run_summary
+    from harness.pipeline import RunOptions, run_suite
+
     worst = EXIT_OK
-    for path in suite_paths:
-        suite = load_suite(path)
+    for suite in suites:
         options = RunOptions(
             reports_root=reports_root, cassettes_root=cassettes_root, run_id=resume_id or run_id,
             resume=bool(resume_id), record=record, models=list(models) or None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import httpx2
@@ -38,6 +39,24 @@ def choose_modes(suite: Suite, requested: str | None, ci: bool) -> dict[str, str
     return modes
 
 
+def check_keys(suite: Suite, modes: Mapping[str, str], model_ids: Iterable[str] | None = None) -> None:
+    """Raise ``MissingKeyError`` (exit 2) before any trial runs if a model that will call its API lacks a key.
+
+    Checks the graded models of this run (``model_ids``, default all) and the models declared under
+    ``judges:``, each in the mode it will run in; replayed models need no key.
+    """
+    chosen = set(model_ids) if model_ids else None
+    graded = [m for m in suite.models if chosen is None or m.id in chosen]
+    judges = [m for m_id, m in suite.judges.items() if m_id not in {g.id for g in suite.models}]
+    for model in (*graded, *judges):
+        mode = parse_mode(modes.get(model.id, RecordMode.replay.value))
+        resolve_api_key(model, needed=mode is not RecordMode.replay)
+
+
+# Periodic saves wait at least this many times as long as the last save took.
+SAVE_BUDGET = 10.0
+
+
 class ClientPool:
     """Builds clients lazily; each has its own transport consulting its own cassette."""
 
@@ -50,6 +69,7 @@ class ClientPool:
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._cassettes: dict[str, Cassette] = {}
         self._last_save = time.monotonic()
+        self._save_seconds = 0.0  # how long the last save took
 
     def spec(self, model_id: str) -> ModelSpec:
         models = {m.id: m for m in (*self.suite.models, *self.suite.judges.values())}
@@ -85,7 +105,8 @@ class ClientPool:
         mode = self.mode(model_id)
         api_key = resolve_api_key(model, needed=mode is not RecordMode.replay)
         connections = max(model.max_concurrency, 1)
-        inner = httpx2.AsyncHTTPTransport(
+        # A replay never calls upstream: skip the real transport (its TLS context alone costs ~30 ms).
+        inner = None if mode is RecordMode.replay else httpx2.AsyncHTTPTransport(
             limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
         )
         if mode is RecordMode.live:
@@ -96,11 +117,16 @@ class ClientPool:
         return make_client(model, api_key, transport, connections)
 
     def maybe_save(self) -> None:
-        """Save recordings every few seconds, so a crash keeps what was recorded (results already are)."""
+        """Save recordings every few seconds, so a crash keeps what was recorded (results already are).
+
+        A save rewrites whole cassettes on the event loop, so the pause between saves is also at least
+        ``SAVE_BUDGET`` times the last save's duration: saving takes at most about a tenth of a run.
+        """
         now = time.monotonic()
-        if now - self._last_save >= self.save_interval:
-            self._last_save = now
+        if now - self._last_save >= max(self.save_interval, SAVE_BUDGET * self._save_seconds):
             self.save()
+            self._last_save = time.monotonic()
+            self._save_seconds = self._last_save - now
 
     def prune_unused(self) -> dict[str, int]:
         """After a whole-suite ``record`` run: drop recordings this run did not use, per cassette."""

@@ -57,7 +57,8 @@ def load_function(reference: str, suite_dir: str) -> Callable[..., Any]:
     if not path.is_file():
         raise GraderConfigError(
             "function",
-            f"no file {relative} in the suite folder {root} (the python grader loads only files from there)",
+            f"no file {relative} in the suite folder {root}: the python grader loads only files from the "
+            "suite's own folder, never installed or standard-library modules",
         )
     private_name = "_harness_user_grader_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
     spec = importlib.util.spec_from_file_location(private_name, path)

@@ -11,12 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import Location, SuiteError
+from harness.grade._common import is_template  # what graders render, so load and grade time agree
 from harness.grade.base import GraderConfigError, build_grader, grader_class, grader_names
-from harness.suite.datasets import iter_rows
+from harness.suite.datasets import SUPPORTED, iter_rows
 from harness.suite.model import Case, GraderSpec
-from harness.suite.yamlread import line_of, load_yaml_text, read_text
+from harness.suite.yamlread import line_of, load_yaml_text, read_text, value_line
+from harness.templating import check_template
 
 RESERVED_CASE_KEYS = {"id", "vars", "messages", "graders", "label", "group", "description"}
+# Options the loader fills in itself; a suite setting them could point the python grader elsewhere.
+LOADER_OPTIONS = ("suite_dir", "root")
+# Graders whose string options are not templates over the case's variables: the judge renders its own
+# template (with the output), the python grader hands its options to user code untouched.
+OWN_TEMPLATE_GRADERS = frozenset({"judge", "python"})
+
+
+def join_field(prefix: str, key: str) -> str:
+    """``cases[0]`` + ``vars`` → ``cases[0].vars``; rows of a case file have no prefix."""
+    return f"{prefix}.{key}" if prefix else key
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,7 @@ class LoadContext:
     suite_dir: Path
     root: Path
     model_ids: frozenset[str] = frozenset()
+    judge_defaults: Mapping[str, Any] | None = None  # the suite's `judge:` mapping, defaults for judge graders
 
     def resolve(self, ref: str, location: Location) -> tuple[Path, str]:
         """Resolve a ``file:`` reference against the suite's folder, refusing paths outside the project."""
@@ -50,6 +63,8 @@ def build_grader_spec(raw: Any, field: str, ctx: LoadContext, location: Location
         raise SuiteError(location, f"{field}: a grader needs `type` (one of {', '.join(grader_names())})")
     options = {k: v for k, v in raw.items() if k not in ("type", "weight")}
     kind = raw["type"]
+    if kind == "judge" and ctx.judge_defaults:
+        options = _with_judge_defaults(options, ctx.judge_defaults)
     cls = grader_class(kind)
     if cls is None:
         raise SuiteError(
@@ -60,10 +75,14 @@ def build_grader_spec(raw: Any, field: str, ctx: LoadContext, location: Location
     if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
         raise SuiteError(Location(location.file, line_of(raw, "weight"), f"{field}.weight"),
                          "weight must be a number ≥ 0")
+    accepted = inspect.signature(cls.__init__).parameters
+    _check_option_names(kind, options, accepted, raw, field, location)
+    variables = set() if kind in OWN_TEMPLATE_GRADERS else _check_option_templates(raw, field, location)
     for key in list(options):
         if key.endswith("_file") and isinstance(options[key], str):
             options[key[: -len("_file")]] = _load_referenced(options[key], ctx, raw, key, field, location)
-    accepted = inspect.signature(cls.__init__).parameters
+            if key not in accepted:
+                del options[key]  # the grader takes only the loaded content
     if "suite_dir" in accepted:
         options["suite_dir"] = str(ctx.suite_dir)
     if "root" in accepted:
@@ -78,10 +97,62 @@ def build_grader_spec(raw: Any, field: str, ctx: LoadContext, location: Location
     try:
         grader = build_grader(kind, options)
     except GraderConfigError as exc:
-        line = line_of(raw, exc.field) if exc.field else location.line
-        sub = f"{field}.{exc.field}" if exc.field else field
+        # An option filled from `<name>_file` is reported at the `<name>_file` line the user wrote.
+        key = exc.field if exc.field in raw or f"{exc.field}_file" not in raw else f"{exc.field}_file"
+        line = line_of(raw, key) if key else location.line
+        sub = f"{field}.{key}" if key else field
         raise SuiteError(Location(location.file, line or location.line, sub), str(exc)) from None
-    return GraderSpec(type=kind, grader=grader, weight=float(weight), location=location, raw=dict(raw))
+    return GraderSpec(type=kind, grader=grader, weight=float(weight), location=location, raw=dict(raw),
+                      variables=frozenset(variables))
+
+
+def _check_option_names(kind: str, options: Mapping[str, Any], accepted: Mapping[str, inspect.Parameter],
+                        raw: Any, field: str, location: Location) -> None:
+    """Refuse options the grader does not take, at the option's line, with a suggestion."""
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        return
+    allowed = [name for name in accepted if name != "self" and name not in LOADER_OPTIONS]
+    # `schema_file` is offered wherever `schema` is: the loader reads the file into `schema`.
+    allowed += [f"{name}_file" for name in allowed if f"{name}_file" not in allowed]
+    for key in options:
+        if key in LOADER_OPTIONS and key in accepted:
+            raise SuiteError(Location(location.file, line_of(raw, key) or location.line, f"{field}.{key}"),
+                             f"{key!r} is set by the loader (the suite's own folder) and cannot be given")
+        if key not in allowed:
+            shown = [name for name in allowed if not name.endswith("_file") or name in accepted]
+            raise SuiteError(
+                Location(location.file, line_of(raw, key) or location.line, f"{field}.{key}"),
+                f"unknown option {key!r} for grader {kind!r}{did_you_mean(key, allowed)}; "
+                f"allowed: {', '.join(shown) or '(none)'}",
+            )
+
+
+def _check_option_templates(raw: Mapping[str, Any], field: str, location: Location) -> set[str]:
+    """Check templated string options like a prompt's; return the case variables they need."""
+    needed: set[str] = set()
+
+    def walk(value: Any, sub: str, line: int | None) -> None:
+        if isinstance(value, str):
+            if is_template(value):
+                needed.update(check_template(value, Location(location.file, line, sub)))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{sub}[{i}]", line_of(value, i) or line)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{sub}.{key}", value_line(value, str(key)) or line)
+
+    for key, value in raw.items():
+        if key not in ("type", "weight"):
+            walk(value, f"{field}.{key}", value_line(raw, key) or location.line)
+    return needed
+
+
+def _with_judge_defaults(options: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Suite-level judge defaults under the grader's own options; `X` and `X_file` count as one option."""
+    given = {key.removesuffix("_file") for key in options}
+    merged = {k: v for k, v in defaults.items() if k.removesuffix("_file") not in given}
+    return {**merged, **options}
 
 
 def _load_referenced(ref: str, ctx: LoadContext, raw: Any, key: str, field: str, location: Location) -> Any:
@@ -122,7 +193,7 @@ def build_case(
     extra_graders: tuple[GraderSpec, ...] = (),
 ) -> Case:
     def at(key: str) -> Location:
-        return Location(location.file, line_of(row, key) or location.line, f"{field}.{key}")
+        return Location(location.file, line_of(row, key) or location.line, join_field(field, key))
 
     case_id = row.get("id", default_id)
     if isinstance(case_id, bool) or not isinstance(case_id, str | int) or str(case_id).strip() == "":
@@ -138,7 +209,7 @@ def build_case(
         isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in messages
     ):
         raise SuiteError(at("messages"), "messages must be a list of {role, content} mappings")
-    graders = build_graders(row.get("graders"), f"{field}.graders", ctx, at("graders"))
+    graders = build_graders(row.get("graders"), join_field(field, "graders"), ctx, at("graders"))
     group = row.get("group")
     return Case(
         id=str(case_id),
@@ -173,10 +244,18 @@ def case_stream(raw_cases: list[Any], ctx: LoadContext) -> Iterator[Case]:
 def _file_cases(entry: Mapping[str, Any], index: int, ctx: LoadContext, where: Location) -> Iterator[Case]:
     file_loc = Location(ctx.file, line_of(entry, "file"), f"cases[{index}].file")
     path, display = ctx.resolve(str(entry["file"]), file_loc)
-    if not path.exists():
+    if path.suffix.lower() not in SUPPORTED:
+        raise SuiteError(file_loc, f"unsupported case file type {path.suffix!r}; use one of {', '.join(SUPPORTED)}")
+    if not path.is_file():
         raise SuiteError(file_loc, f"file not found: {entry['file']}")
-    shared = build_graders(entry.get("graders"), f"cases[{index}].graders", ctx, where)
+    shared = build_graders(entry.get("graders"), f"cases[{index}].graders", ctx,
+                           Location(ctx.file, line_of(entry, "graders") or where.line, f"cases[{index}].graders"))
     stem = path.stem
+    count = 0
+    # Rows are reported by their own file and line; their fields are the row's keys (`vars`, `graders[0]`).
     for row, loc in iter_rows(path, display):
-        yield build_case(row, f"{stem}-{loc.line}", "case", ctx, loc,
+        count += 1
+        yield build_case(row, f"{stem}-{loc.line}", "", ctx, loc,
                          extra_vars=entry.get("vars"), extra_graders=shared)
+    if count == 0:
+        raise SuiteError(file_loc, f"case file {entry['file']} has no cases")

@@ -7,7 +7,6 @@ file is a list and is parsed whole (YAML cannot be streamed usefully), so large 
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,58 +29,60 @@ def iter_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Locati
         yield from _yaml_rows(path, display)
     else:
         raise SuiteError(
-            Location(display), f"unsupported case file type {suffix!r}; use one of {', '.join(SUPPORTED)}"
+            Location(display, None, ROW), f"unsupported case file type {suffix!r}; use one of {', '.join(SUPPORTED)}"
         )
 
 
-def _open_text(path: Path, display: str) -> io.TextIOWrapper:
+ROW = "row"  # the field named by errors about a whole row of a case file
+
+
+def _lines(path: Path, display: str) -> Iterator[tuple[int, str]]:
+    """The file's lines with their numbers, decoded one at a time.
+
+    Reading bytes and decoding each line (rather than through a text wrapper, which decodes 8 KB chunks
+    ahead) both streams the file and puts an undecodable byte on its own line.
+    """
     try:
-        return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the callers' with
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator cannot use `with` around yields
     except FileNotFoundError:
-        raise SuiteError(Location(display), f"file not found: {display}") from None
+        raise SuiteError(Location(display, None, ROW), f"file not found: {display}") from None
     except OSError as exc:
-        raise SuiteError(Location(display), f"cannot read {display}: {exc.strerror}") from None
-
-
-def _decode_error(display: str, line: int) -> SuiteError:
-    return SuiteError(Location(display, line), "not UTF-8 text; save the file as UTF-8")
+        raise SuiteError(Location(display, None, ROW), f"cannot read {display}: {exc.strerror}") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise SuiteError(
+                    Location(display, lineno, ROW),
+                    f"not UTF-8 text (byte {exc.start} of the line); save the file as UTF-8",
+                ) from None
+            yield lineno, text
 
 
 def _jsonl_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
-    with _open_text(path, display) as fh:
-        lineno = 0
-        while True:
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError:
-                raise _decode_error(display, lineno + 1) from None
-            if not line:
-                return
-            lineno += 1
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SuiteError(Location(display, lineno), f"invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise SuiteError(Location(display, lineno), "each line must be a JSON object (a case)")
-            yield row, Location(display, lineno)
+    for lineno, line in _lines(path, display):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SuiteError(Location(display, lineno, ROW), f"invalid JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise SuiteError(Location(display, lineno, ROW), "each line must be a JSON object (a case)")
+        yield row, Location(display, lineno)
 
 
 def _csv_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
-    with _open_text(path, display) as fh:
-        reader = csv.DictReader(fh)
-        try:
-            for row in reader:
-                line = reader.line_num
-                if None in row:
-                    raise SuiteError(Location(display, line), "row has more cells than the header")
-                yield {k: v for k, v in row.items() if k}, Location(display, line)
-        except UnicodeDecodeError:
-            raise _decode_error(display, reader.line_num + 1) from None
-        except csv.Error as exc:
-            raise SuiteError(Location(display, reader.line_num), f"invalid CSV: {exc}") from None
+    reader = csv.DictReader(line for _, line in _lines(path, display))
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise SuiteError(Location(display, line, ROW), "row has more cells than the header")
+            yield {k: v for k, v in row.items() if k}, Location(display, line)
+    except csv.Error as exc:
+        raise SuiteError(Location(display, reader.line_num, ROW), f"invalid CSV: {exc}") from None
 
 
 def _yaml_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
@@ -89,9 +90,10 @@ def _yaml_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Locat
     if isinstance(data, LineDict) and "cases" in data:
         data = data["cases"]
     if not isinstance(data, LineList):
-        raise SuiteError(Location(display, 1), "a YAML case file must be a list of cases (or have `cases:`)")
+        raise SuiteError(Location(display, getattr(data, "line", None) or 1, "(top level)"),
+                         "a YAML case file must be a list of cases (or have `cases:`)")
     for index, row in enumerate(data):
         line = line_of(data, index)
         if not isinstance(row, dict):
-            raise SuiteError(Location(display, line), "each case must be a mapping")
+            raise SuiteError(Location(display, line, ROW), "each case must be a mapping")
         yield row, Location(display, line)

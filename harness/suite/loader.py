@@ -33,7 +33,7 @@ from harness.suite.model import (
     Suite,
 )
 from harness.suite.prices import known_price
-from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, read_text
+from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, read_text, value_line
 from harness.templating import check_template
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
@@ -75,8 +75,28 @@ def _field_name(path: list[Any]) -> str:
     return out or "(top level)"
 
 
+def _plausible_branch(err: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """For an anyOf/oneOf failure, the error of the one alternative the value was evidently meant as.
+
+    An alternative whose own shape rules the value out (wrong type, a missing or forbidden key at its top)
+    was not meant; when exactly one alternative is left, its errors are the user's real mistake.
+    """
+    branches: dict[Any, list[jsonschema.ValidationError]] = {}
+    for sub in err.context or []:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    shaped = [errs for errs in branches.values()
+              if not any(e.validator in ("type", "required", "not") and not e.relative_path for e in errs)]
+    if len(shaped) != 1:
+        return None
+    return jsonschema.exceptions.best_match(shaped[0])
+
+
 def _explain(err: jsonschema.ValidationError, data: Any, file: str) -> SuiteError:
-    # anyOf/oneOf errors are vague; the most specific sub-error usually names the real problem.
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        branch = _plausible_branch(err)
+        if branch is not None:
+            return _explain(branch, data, file)
+    # Otherwise the most specific sub-error usually names the real problem.
     best = jsonschema.exceptions.best_match([err]) if err.context else err
     path = list(best.absolute_path)
     if best.validator == "additionalProperties" and isinstance(best.instance, Mapping):
@@ -96,6 +116,10 @@ def _explain(err: jsonschema.ValidationError, data: Any, file: str) -> SuiteErro
             best.schema.get("description") or "this key is not allowed here",
         )
     message = best.message
+    if path and path[-1] == "api_key_env":
+        # Never echo the value: a key pasted here by mistake would end up in CI logs.
+        message = ("must name the environment variable that holds the key (like OPENAI_API_KEY), never the key "
+                   "itself; or null for a server that needs none")
     if len(message) > 300:
         message = message[:300] + "…"
     return SuiteError(Location(file, line_at_path(data, path), _field_name(path)), message)
@@ -108,9 +132,10 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     text = read_text(path, file)
     data = load_yaml_text(text, file)
     if data is None:
-        raise SuiteError(Location(file, 1), "the suite file is empty")
+        raise SuiteError(Location(file, 1, "(top level)"), "the suite file is empty")
     if not isinstance(data, LineDict):
-        raise SuiteError(Location(file, 1), "a suite must be a YAML mapping (suite:, models:, prompts:, ...)")
+        raise SuiteError(Location(file, getattr(data, "line", None) or 1, "(top level)"),
+                         "a suite must be a YAML mapping (suite:, models:, prompts:, ...)")
     errors = _schema_errors(data, file)
     if errors:
         raise errors[0] if len(errors) == 1 else SuiteErrors(errors)
@@ -119,13 +144,13 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     judges = _models(data.get("judges") or [], "judges", file)
     _unique_ids([*models, *judges], file)
     ctx = LoadContext(file, suite_dir, project_root(suite_dir),
-                      frozenset(m.id for m in (*models, *judges)))
+                      frozenset(m.id for m in (*models, *judges)), data.get("judge"))
     prompts, prompt_files = _prompts(data["prompts"], ctx, data.get("tools") or [])
     graders = build_graders(data.get("graders"), "graders", ctx, Location(file, line_of(data, "graders")))
     raw_cases = data.get("cases") or []
     case_files = [
-        ctx.resolve(str(c["file"]), Location(file, line_of(c, "file")))[0]
-        for c in raw_cases if isinstance(c, Mapping) and "file" in c
+        ctx.resolve(str(c["file"]), Location(file, line_of(c, "file"), f"cases[{i}].file"))[0]
+        for i, c in enumerate(raw_cases) if isinstance(c, Mapping) and "file" in c
     ]
     files = (path.resolve(), *prompt_files, *case_files)
     suite = Suite(
@@ -149,6 +174,7 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         case_source=lambda: case_stream(raw_cases, ctx),
         files=files,
         hash=_hash_files([path, *prompt_files]),
+        cases_location=Location(file, line_of(data, "cases") or data.line, "cases"),
     )
     if check_cases:
         check_suite_cases(suite)
@@ -237,17 +263,18 @@ def _prompts(
                                  f"file not found: {spec['file']}")
             files.append(path)
             source_file = display
-            text = read_text(path, display)
+            text = read_text(path, display, Location(ctx.file, line_of(spec, "file"), f"prompts.{name}.file"))
+            # Fields inside a prompt file are named as if the prompt were written inline (prompts.v2[0]...).
             if path.suffix.lower() in (".yaml", ".yml"):
                 loaded = load_yaml_text(text, display)
                 errors = _schema_errors_for(loaded, display)
                 if errors:
                     raise errors[0]
                 spec = loaded if isinstance(loaded, Mapping) else {"messages": loaded}
-                loc = Location(display, 1, "messages")
+                loc = Location(display, 1, f"prompts.{name}")
             else:
                 spec = {"messages": [{"role": "user", "content": text}]}
-                loc = Location(display, 1, "content")
+                loc = Location(display, 1, f"prompts.{name}")
         if isinstance(spec, list):
             spec = {"messages": spec}
         prompts[name] = _prompt_version(name, spec, loc, source_file, suite_tools)
@@ -267,7 +294,10 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
     messages = []
     raw_messages = spec.get("messages") or []
     for i, m in enumerate(raw_messages):
-        where = Location(loc.file, line_of(raw_messages, i) or loc.line, f"{loc.field}[{i}].content")
+        # A prompt read from a text file is one message whose content starts at the file's first line.
+        is_text_file = not isinstance(m, LineDict)
+        line = loc.line if is_text_file else value_line(m, "content") or line_of(raw_messages, i) or loc.line
+        where = Location(loc.file, line, loc.field if is_text_file else f"{loc.field}[{i}].content")
         if m.get("history"):
             messages.append(MessageTemplate(role="history", content=None, history=True))
             continue
@@ -338,29 +368,39 @@ def _gate(raw: Mapping[str, Any]) -> GateSettings:
 
 def check_suite_cases(suite: Suite) -> int:
     """Stream every case once: duplicate ids and undefined template variables. Returns the case count."""
-    seen: dict[str, Location | None] = {}
+    # Only (file, line) per id is kept, so checking a large case file holds ids, not cases.
+    seen: dict[str, tuple[str, int | None]] = {}
     count = 0
+    needs = _needed_variables(suite)
     for case in suite.iter_cases():
         count += 1
         loc = case.location or Location(str(suite.path))
         if case.id in seen:
-            first = seen[case.id]
+            file, line = seen[case.id]
             raise SuiteError(Location(loc.file, loc.line, f"{loc.field}.id" if loc.field else "id"),
-                             f"duplicate case id {case.id!r} (first at {first})")
-        seen[case.id] = case.location
-        _check_vars(suite, case, loc)
+                             f"duplicate case id {case.id!r} (first at {file}:{line})")
+        seen[case.id] = (loc.file, loc.line)
+        _check_vars(suite, case, loc, needs)
     if count == 0:
-        raise SuiteError(Location(_display(suite.path), None, "cases"), "the suite has no cases")
+        where = suite.cases_location or Location(_display(suite.path), 1, "cases")
+        raise SuiteError(where, "the suite has no cases")
     return count
 
 
-def _check_vars(suite: Suite, case: Case, loc: Location) -> None:
+def _needed_variables(suite: Suite) -> list[tuple[frozenset[str], str]]:
+    """The variables each prompt and suite-level grader needs, with a label naming where it is."""
+    needs = [(p.variables, f"prompt {p.name!r} ({p.location})") for p in suite.prompts.values()]
+    needs += [(g.variables, f"grader {g.type!r} ({g.location})") for g in suite.graders if g.variables]
+    return needs
+
+
+def _check_vars(suite: Suite, case: Case, loc: Location, needs: list[tuple[frozenset[str], str]]) -> None:
     available = set(suite.vars) | set(case.vars) | {"case_id"}
-    for prompt in suite.prompts.values():
-        missing = sorted(prompt.variables - available)
+    case_needs = [(g.variables, f"grader {g.type!r} ({g.location})") for g in case.graders if g.variables]
+    for variables, user in (*needs, *case_needs):
+        missing = sorted(variables - available)
         if missing:
             raise SuiteError(
                 Location(loc.file, loc.line, f"{loc.field}.vars" if loc.field else "vars"),
-                f"case {case.id!r} does not define {', '.join(repr(m) for m in missing)}, "
-                f"used by prompt {prompt.name!r} ({prompt.location})",
+                f"case {case.id!r} does not define {', '.join(repr(m) for m in missing)}, used by {user}",
             )

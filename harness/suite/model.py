@@ -100,6 +100,7 @@ class GraderSpec:
     weight: float = 1.0
     location: Location | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    variables: frozenset[str] = frozenset()  # case variables its templated options need
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class Suite:
     case_source: Callable[[], Iterator[Case]] = field(default=lambda: iter(()), compare=False)
     files: tuple[Path, ...] = ()  # every file the suite read, for --changed-since
     hash: str = ""
+    cases_location: Location | None = field(default=None, compare=False)  # where `cases:` is
 
     @property
     def dir(self) -> Path:

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import Location, SuiteError
 
-# A "billion laughs" document expands a few aliases into billions of nodes once walked; no real suite
-# needs more than a handful of aliases.
-MAX_ALIASES = 200
+# A "billion laughs" document is a few lines whose aliases expand into billions of nodes once walked.
+# What is limited is the expansion: the nodes the aliases stand for, counted as if copied. Real suites that
+# share a grader block or a vars mapping through anchors stay far below this.
+MAX_ALIAS_EXPANSION = 100_000
 
 
 class LineDict(dict):  # type: ignore[type-arg]
-    """A mapping that also knows the line of itself and of each key (1-based)."""
+    """A mapping that also knows the line of itself, of each key and of each value's first text line."""
 
     line: int | None = None
     key_lines: dict[str, int]
+    value_lines: dict[str, int]
 
 
 class LineList(list):  # type: ignore[type-arg]
@@ -30,23 +33,43 @@ class LineList(list):  # type: ignore[type-arg]
 class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._aliases = 0
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                event = self.peek_event()
-                raise yaml.YAMLError(
-                    f"more than {MAX_ALIASES} aliases (line {event.start_mark.line + 1}); "
-                    "refusing a possible alias bomb"
-                )
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._expanded += self._size(target)
+                if self._expanded > MAX_ALIAS_EXPANSION:
+                    raise yaml.composer.ComposerError(
+                        None, None,
+                        f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values; refusing a possible "
+                        "alias bomb (\"billion laughs\")",
+                        event.start_mark,
+                    )
         return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+    def _size(self, node: Node) -> int:
+        """Values under ``node`` once aliases are expanded; memoised, so each distinct node is walked once."""
+        key = id(node)
+        if key in self._sizes:
+            return self._sizes[key]
+        self._sizes[key] = 1  # a recursive alias (an anchor used inside itself) counts once
+        total = 1
+        if isinstance(node, SequenceNode):
+            total += sum(self._size(child) for child in node.value)
+        elif isinstance(node, MappingNode):
+            total += sum(self._size(k) + self._size(v) for k, v in node.value)
+        self._sizes[key] = total
+        return total
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
         result = LineDict()
         result.line = node.start_mark.line + 1
         result.key_lines = {}
+        result.value_lines = {}
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
@@ -61,6 +84,9 @@ class _Loader(yaml.SafeLoader):
                 )
             result[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
             result.key_lines[key] = key_node.start_mark.line + 1
+            # A block scalar (| or >) starts on the line after its indicator.
+            block = isinstance(value_node, ScalarNode) and value_node.style in ("|", ">")
+            result.value_lines[key] = value_node.start_mark.line + 1 + (1 if block else 0)
         return result
 
     def construct_sequence(self, node: SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
@@ -81,13 +107,36 @@ def load_yaml_text(text: str, file: str) -> Any:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or str(exc)
-        raise SuiteError(Location(file, line, ""), f"invalid YAML: {problem}") from None
+        if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+            problem = f"{problem} ({exc.context} at line {exc.context_mark.line + 1})"
+        raise SuiteError(Location(file, line, key_path_at(text, line)), f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise SuiteError(Location(file, None, ""), f"invalid YAML: {exc}") from None
+        raise SuiteError(Location(file, 1, "(top level)"), f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+_KEY_LINE = re.compile(r"""^(\s*)((?:-\s+)*)([^\s#'"{}\[\],:-][^#{}\[\],:]*?|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
+
+
+def key_path_at(text: str, line: int) -> str:
+    """The dotted path of mapping keys enclosing ``line``, judged by indentation.
+
+    Used only where the parser gave up (syntax errors, undecodable bytes), so no parsed document can tell
+    which field the line belongs to; list indexes are left out since they cannot be judged reliably.
+    """
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines()[:line]:
+        match = _KEY_LINE.match(raw.replace("\t", " "))
+        if not match:
+            continue
+        indent = len(match.group(1)) + len(match.group(2))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group(3).strip("'\"")))
+    return ".".join(key for _, key in stack) or "(top level)"
 
 
 def read_text(path: Path, display: str, location: Location | None = None) -> str:
@@ -105,8 +154,9 @@ def read_text(path: Path, display: str, location: Location | None = None) -> str
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        field = location.field if location else key_path_at(data.decode("utf-8", "replace"), line)
         raise SuiteError(
-            Location(display, line, ""), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+            Location(display, line, field), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
         ) from None
 
 
@@ -118,6 +168,13 @@ def line_of(container: Any, key: Any) -> int | None:
         if isinstance(key, int) and 0 <= key < len(container.item_lines):
             return container.item_lines[key]
         return container.line
+    return None
+
+
+def value_line(container: Any, key: str) -> int | None:
+    """The line where the text of ``container[key]`` starts (after a block scalar's indicator)."""
+    if isinstance(container, LineDict):
+        return container.value_lines.get(key) or line_of(container, key)
     return None
 
 
