@@ -140,3 +140,10 @@ def test_paired_comparison_reports_correlation_and_variance_reduction() -> None:
     assert result.variance_reduction is not None and result.variance_reduction > 0.8
     assert result.movers == [] and result.regressions == []
     assert result.ci95.low < result.ci90.low < result.delta < result.ci90.high < result.ci95.high  # type: ignore[operator]
+
+
+def test_sign_flip_with_fewer_than_two_cases_enumerates_by_hand() -> None:
+    assert sign_flip_test([]) == 1.0
+    assert sign_flip_test([0.5]) == 1.0
+    assert sign_flip_test([-0.5]) == 0.5  # of the two sign patterns, only the observed one is as low
+    assert sign_flip_test([-0.5], tolerance=0.5) == 1.0

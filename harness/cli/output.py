@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -26,16 +28,16 @@ def print_run_header(suite: Suite, options: RunOptions) -> None:
 def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
     from harness.report.render import render_run
 
-    for fmt in formats:
-        text = render_run(outcome.directory, fmt)
-        if fmt == "table":
-            click.echo(text)
-        else:
-            click.echo(text)
+    try:
+        for fmt in formats:
+            click.echo(render_run(outcome.directory, fmt))
+    except KeyboardInterrupt:
+        if not outcome.interrupted:
+            raise
+        # A second Ctrl-C may cut the summary short, but never the way to resume.
     click.echo(f"results: {outcome.results_path}", err=True)
     if outcome.interrupted:
-        click.echo(f"interrupted: finished trials are saved. Resume with:\n  harness run {outcome.suite.path} "
-                   f"--resume {outcome.run_id}", err=True)
+        click.echo(f"interrupted: finished trials are saved. Resume with:\n  {resume_command(outcome)}", err=True)
         return EXIT_INTERRUPTED
     code = EXIT_OK
     misses = outcome.execute.replay_misses
@@ -45,13 +47,66 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
             click.echo(f"  {trial.describe()}", err=True)
         if len(misses) > MAX_LISTED:
             click.echo(f"  … and {len(misses) - MAX_LISTED} more", err=True)
-        click.echo(f"record them with (needs the model's key variable):\n  harness run {outcome.suite.path} "
-                   f"--record record-missing --resume {outcome.run_id}", err=True)
+        click.echo("record them with (needs the model's key variable):\n  "
+                   f"{resume_command(outcome, record='record-missing')}", err=True)
+        code = EXIT_REPLAY_MISS
+    judged = _judge_replay_misses(outcome)
+    if judged:
+        click.echo(f"\nreplay miss: {len(judged)} judge grade(s) have no recorded judge call in cassettes/:", err=True)
+        for line in judged[:MAX_LISTED]:
+            click.echo(f"  {line}", err=True)
+        if len(judged) > MAX_LISTED:
+            click.echo(f"  … and {len(judged) - MAX_LISTED} more", err=True)
+        # A new run, not a resume: a resume keeps these trials as finished and would not grade them again.
+        words = shlex.split(resume_command(outcome, record="record-missing"))
+        at = words.index("--resume")
+        del words[at : at + 2]
+        click.echo(f"record them in a new run (needs the judge's key variable):\n  {shlex.join(words)}", err=True)
         code = EXIT_REPLAY_MISS
     if outcome.execute.down or outcome.execute.skipped_down:
         for model, why in outcome.execute.down.items():
             click.echo(f"\nmodel {model} unreachable, gave up: {why}", err=True)
         click.echo(f"{outcome.execute.skipped_down} trial(s) not run. When the endpoint is back:\n"
-                   f"  harness run {outcome.suite.path} --resume {outcome.run_id}", err=True)
+                   f"  {resume_command(outcome)}", err=True)
+        code = max(code, EXIT_INCOMPLETE)
+    errors = outcome.unfinished_errors
+    if errors:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in errors.most_common())
+        click.echo(f"\n{sum(errors.values())} trial(s) ended in an error worth retrying ({kinds}); the summary "
+                   f"counts them as errors. Run them again with:\n  {resume_command(outcome)}", err=True)
         code = max(code, EXIT_INCOMPLETE)
     return code
+
+
+def resume_command(outcome: RunOutcome, record: str | None = None) -> str:
+    """The command that continues this run with the same plan, folders and record mode."""
+    options = outcome.options
+    words = ["harness", "run", str(outcome.suite.path), "--resume", outcome.run_id]
+    record = record or options.record
+    if record:
+        words += ["--record", record]
+    defaults = RunOptions()
+    if Path(options.reports_root) != defaults.reports_root:
+        words += ["--reports", str(options.reports_root)]
+    if Path(options.cassettes_root) != defaults.cassettes_root:
+        words += ["--cassettes", str(options.cassettes_root)]
+    for flag, values in (("--model", options.models), ("--prompt", options.prompts), ("--case", options.cases)):
+        for value in values or ():
+            words += [flag, value]
+    if options.shard is not None:
+        words += ["--shard", str(options.shard)]
+    return shlex.join(words)
+
+
+def _judge_replay_misses(outcome: RunOutcome) -> list[str]:
+    """Trials whose grade is undecided because a grader's own call (a judge's) was not in the cassette."""
+    from harness.store import read_results
+
+    found = []
+    for result in read_results(outcome.results_path):
+        for grade in result.grades:
+            if grade.passed is None and (grade.error or "").startswith("replay miss"):
+                error = grade.error or ""
+                error = error if len(error) <= 240 else error[:239] + "…"
+                found.append(f"case {result.case_id} · {result.variant} · repeat {result.repeat}: {error}")
+    return found

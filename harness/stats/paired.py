@@ -133,6 +133,12 @@ def sign_flip_test(
     to 16 cases and above that 9999 seeded patterns are drawn (exact enumeration costs seconds at 19).
     """
     d = np.asarray(differences, dtype=float) + tolerance
+    if d.size == 0:
+        return 1.0  # no paired case: no evidence of a drop
+    if d.size == 1:
+        # scipy needs two observations; with one, the two sign patterns are enumerated by hand.
+        observed = float(d[0])
+        return (1 + int(-observed <= observed)) / 2
     if n_resamples is None:
         n_resamples = max(2**d.size, 9999) if d.size <= SIGN_FLIP_EXACT_MAX_CASES else 9999
     result = stats.permutation_test(
