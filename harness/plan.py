@@ -61,9 +61,13 @@ class Shard:
         return cls(i, n)
 
     def owns(self, trial: Trial) -> bool:
-        # Hashing the case id (not the trial id) keeps every variant and repeat of a case in one shard,
-        # so each shard's model/prompt mix matches the whole and shards balance across models.
-        digest = hashlib.sha256(trial.case.id.encode("utf-8")).digest()
+        return self.owns_case(trial.case.id)
+
+    def owns_case(self, case_id: str) -> bool:
+        # Hashing the case id (not the trial id) keeps every variant and repeat of a case in one shard, so
+        # paired statistics of merged shards equal the unsharded run's, each shard's model/prompt mix matches
+        # the whole, and shards balance across models.
+        digest = hashlib.sha256(case_id.encode("utf-8")).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
 
     def __str__(self) -> str:
@@ -90,17 +94,17 @@ def iter_trials(
     for case in suite.iter_cases():
         if case_set is not None and case.id not in case_set:
             continue
+        if shard is not None and not shard.owns_case(case.id):
+            continue
         fp = case.fingerprint
         for repeat in range(suite.repeats):
             for model in chosen_models:
                 for prompt in chosen_prompts:
                     for temperature in suite.temperatures:
-                        trial = Trial(
+                        yield Trial(
                             id=trial_id(suite, case, prompt, model, temperature, repeat, fp),
                             case=case, prompt=prompt, model=model, temperature=temperature, repeat=repeat,
                         )
-                        if shard is None or shard.owns(trial):
-                            yield trial
 
 
 def count_trials(suite: Suite, **filters: object) -> int:

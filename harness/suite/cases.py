@@ -6,7 +6,7 @@ import difflib
 import inspect
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class LoadContext:
     root: Path
     model_ids: frozenset[str] = frozenset()
     judge_defaults: Mapping[str, Any] | None = None  # the suite's `judge:` mapping, defaults for judge graders
+    # Files that grader options referenced (`schema_file`, `rubric_file`, ...), for the suite's hash and
+    # for --changed-since; appended to as graders are built.
+    referenced: list[Path] = field(default_factory=list)
 
     def resolve(self, ref: str, location: Location) -> tuple[Path, str]:
         """Resolve a ``file:`` reference against the suite's folder, refusing paths outside the project."""
@@ -160,6 +163,8 @@ def _load_referenced(ref: str, ctx: LoadContext, raw: Any, key: str, field: str,
     path, display = ctx.resolve(ref, where)
     if not path.exists():
         raise SuiteError(where, f"file not found: {ref}")
+    if path not in ctx.referenced:
+        ctx.referenced.append(path)
     text = read_text(path, display, where)
     if path.suffix.lower() == ".json":
         try:

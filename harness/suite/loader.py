@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -172,13 +173,12 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         gate=_gate(data.get("gate") or {}),
         retry=RetrySettings(**(data.get("retry") or {})),
         case_source=lambda: case_stream(raw_cases, ctx),
-        files=files,
-        hash=_hash_files([path, *prompt_files]),
         cases_location=Location(file, line_of(data, "cases") or data.line, "cases"),
     )
     if check_cases:
-        check_suite_cases(suite)
-    return suite
+        check_suite_cases(suite)  # builds every case's graders, so their referenced files are known after
+    all_files = tuple(dict.fromkeys([*files, *ctx.referenced]))
+    return replace(suite, files=all_files, hash=_hash_files(list(all_files)))
 
 
 def _plain(value: Any) -> Any:
@@ -190,9 +190,13 @@ def _plain(value: Any) -> Any:
 
 
 def _hash_files(paths: list[Path]) -> str:
+    """A hash of everything the suite read: an edited case, rubric or schema changes it too."""
     digest = hashlib.sha256()
     for p in paths:
-        digest.update(p.read_bytes())
+        digest.update(str(p.name).encode("utf-8"))
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 
