@@ -20,9 +20,9 @@ fields). A suite-level ``judge:`` mapping supplies defaults for every judge grad
 
 Every vote is one call through the judge model's own recorded client, with the sample key
 ``judge:<trial sample>:v<i>``, so a replay re-grades identically offline, and a changed rubric or template
-changes the request and misses the cassette instead of reusing a stale verdict. Declare the judge under
-``judges:`` with its own ``id`` to give it its own cassette; a judge that is also a graded model shares that
-model's cassette (its requests still never collide: they carry their own sample keys).
+changes the request and misses the cassette instead of reusing a stale verdict. Judge calls record into
+their own cassette, ``cassettes/<suite>/<model>.judge.json``, even when the judge is also a graded model, so
+trial recordings can be listed and pruned without touching verdicts.
 
 An unusable reply is never a pass or a fail: with one vote it makes the grade an error; with several, the
 usable votes decide only if they are more than half (see ``_judge_votes``). A replay miss of any vote makes
