@@ -15,7 +15,7 @@ from harness.grade._common import is_template  # what graders render, so load an
 from harness.grade.base import GraderConfigError, build_grader, grader_class, grader_names
 from harness.suite.datasets import SUPPORTED, iter_rows
 from harness.suite.model import Case, GraderSpec
-from harness.suite.yamlread import line_of, load_yaml_text, read_text, value_line
+from harness.suite.yamlread import line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
 
 RESERVED_CASE_KEYS = {"id", "vars", "messages", "graders", "label", "group", "description"}
@@ -218,22 +218,13 @@ def build_case(
     group = row.get("group")
     return Case(
         id=str(case_id),
-        vars=_plain(variables),
-        messages=tuple(_plain(m) for m in messages),
+        vars=plain(variables),
+        messages=tuple(plain(m) for m in messages),
         graders=extra_graders + graders,
         label=row.get("label"),
         group=None if group is None else str(group),
         location=location,
     )
-
-
-def _plain(value: Any) -> Any:
-    """Strip the loader's line-tracking types so cases hold ordinary dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def case_stream(raw_cases: list[Any], ctx: LoadContext) -> Iterator[Case]:

@@ -34,7 +34,7 @@ from harness.suite.model import (
     Suite,
 )
 from harness.suite.prices import known_price
-from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, read_text, value_line
+from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
@@ -164,9 +164,9 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         prompts=prompts,
         temperatures=tuple(float(t) for t in data.get("temperatures", [0.0])),
         repeats=int(data.get("repeats", 1)),
-        params=_plain(data.get("params") or {}),
+        params=plain(data.get("params") or {}),
         seed=int(data.get("seed", 0)),
-        vars=_plain(data.get("vars") or {}),
+        vars=plain(data.get("vars") or {}),
         graders=graders,
         threshold=data.get("threshold"),
         baseline=_baseline(data, prompts, models, file),
@@ -179,14 +179,6 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         check_suite_cases(suite)  # builds every case's graders, so their referenced files are known after
     all_files = tuple(dict.fromkeys([*files, *ctx.referenced]))
     return replace(suite, files=all_files, hash=_hash_files(list(all_files)))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _hash_files(paths: list[Path]) -> str:
@@ -218,7 +210,7 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
             max_concurrency=int(m.get("max_concurrency", 8)),
             timeout=float(m.get("timeout", 60.0)),
             send_seed=bool(m.get("seed", True)),
-            params=_plain(m.get("params") or {}),
+            params=plain(m.get("params") or {}),
             location=loc,
         ))
     return out
@@ -309,8 +301,8 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         for text in _texts(content):
             needed |= check_template(text, where)
         messages.append(MessageTemplate(
-            role=m["role"], content=_plain(content), name=m.get("name"),
-            tool_calls=tuple(_plain(m.get("tool_calls") or [])), tool_call_id=m.get("tool_call_id"),
+            role=m["role"], content=plain(content), name=m.get("name"),
+            tool_calls=tuple(plain(m.get("tool_calls") or [])), tool_call_id=m.get("tool_call_id"),
         ))
     prompt_text = spec.get("prompt")
     if isinstance(prompt_text, str):
@@ -322,13 +314,13 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         name=name,
         messages=tuple(messages),
         prompt=prompt_text,
-        tools=tuple(_plain(tools)),
-        tool_choice=_plain(spec.get("tool_choice")),
-        params=_plain(spec.get("params") or {}),
+        tools=tuple(plain(tools)),
+        tool_choice=plain(spec.get("tool_choice")),
+        params=plain(spec.get("params") or {}),
         source=source,
         variables=frozenset(needed),
         location=loc,
-        raw=_plain({**spec, "tools": tools}),
+        raw=plain({**spec, "tools": tools}),
     )
 
 

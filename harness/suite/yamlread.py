@@ -191,3 +191,12 @@ def line_at_path(root: Any, path: list[Any]) -> int | None:
         except (KeyError, IndexError, TypeError):
             break
     return line
+
+
+def plain(value: Any) -> Any:
+    """Strip the line-tracking types, so what the suite holds are ordinary dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
