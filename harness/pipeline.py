@@ -6,13 +6,18 @@ The CLI and the pytest plugin both call :func:`run_suite`; neither knows how the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import secrets
+import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -20,17 +25,19 @@ from harness.execute.clients import ClientPool, choose_modes
 from harness.execute.progress import RunProgress
 from harness.execute.provider import Completion, call
 from harness.execute.scheduler import Attempted, ExecuteReport, Scheduler
-from harness.grade.base import GradeContext, Output
+from harness.grade.base import Grade, GradeContext, Output
 from harness.grade.runner import combine, grade_output
-from harness.plan import Shard, Trial, count_trials, iter_trials
+from harness.plan import Shard, Trial, iter_trials
 from harness.render import Request, case_vars, render_request
 from harness.store import (
     RESULTS_FILE,
     GradeRecord,
     Manifest,
     ResultsWriter,
+    RunLock,
+    TrialError,
     TrialResult,
-    finished_ids,
+    prepare_resume,
     run_dir,
 )
 from harness.suite.model import Suite
@@ -78,6 +85,10 @@ class RunOutcome:
     skipped_done: int
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    options: RunOptions = field(default_factory=RunOptions)
+    finished: int = 0  # trials stored by this run that a resume would keep
+    # Trials stored by this run with an error a resume would redo, by error kind.
+    unfinished_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def results_path(self) -> Path:
@@ -90,7 +101,7 @@ def new_run_id() -> str:
 
 
 def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
-    """Run (or resume) a suite and return what happened. Ctrl-C keeps every finished trial."""
+    """Run (or resume) a suite and return what happened. Ctrl-C or SIGTERM keeps every finished trial."""
     if options.resume and not options.run_id:
         raise HarnessError("--resume needs the run id to continue")
     run_id = options.run_id or new_run_id()
@@ -99,12 +110,38 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         raise HarnessError(f"run folder {directory} already exists; use --resume {run_id} to continue it")
     if options.resume and not directory.exists():
         raise HarnessError(f"nothing to resume: {directory} does not exist")
-    filters = {"models": options.models, "prompts": options.prompts, "cases": options.cases,
-               "shard": options.shard}
+    directory.mkdir(parents=True, exist_ok=True)
+    with RunLock(directory):
+        return _run_locked(suite, options, run_id, directory)
+
+
+def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path) -> RunOutcome:
+    filters = _filters(options)
     modes = choose_modes(suite, options.record, ci=bool(os.environ.get("CI")))
-    planned = count_trials(suite, **filters)
-    done_ids = finished_ids(directory / RESULTS_FILE) if options.resume else set()
-    manifest = Manifest(
+    # Ids only (not trials), so memory stays small; a set also stops a plan that yields one id twice
+    # (say, a temperature listed twice) from running and storing that trial twice.
+    planned_ids = {t.id for t in iter_trials(suite, **filters)}
+    done_ids = prepare_resume(directory / RESULTS_FILE, planned_ids) & planned_ids if options.resume else set()
+    manifest = _new_manifest(suite, options, run_id, modes, len(planned_ids))
+    manifest.write(directory)
+    outcome = RunOutcome(suite, run_id, directory, manifest, ExecuteReport(), modes, len(planned_ids),
+                         len(done_ids), options=options)
+    trials = _pending(iter_trials(suite, **filters), done_ids)
+    try:
+        with _sigterm_as_ctrl_c():
+            outcome.execute = asyncio.run(_execute(suite, options, modes, trials, outcome))
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        with _sigint_deferred() as deferred:
+            _finish_manifest(outcome)
+    if deferred and not outcome.interrupted:
+        raise KeyboardInterrupt
+    return outcome
+
+
+def _new_manifest(suite: Suite, options: RunOptions, run_id: str, modes: dict[str, str], planned: int) -> Manifest:
+    return Manifest(
         suite=suite.name, run_id=run_id, suite_file=str(suite.path), suite_hash=suite.hash,
         harness_version=__version__, record_mode=",".join(f"{m}={v}" for m, v in modes.items()),
         models=[m.id for m in suite.models if not options.models or m.id in options.models],
@@ -114,24 +151,73 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         settings={"baseline": vars(suite.baseline), "gate": {"metrics": list(suite.gate.metrics),
                   "margin": suite.gate.margin, "tolerance": suite.gate.tolerance, "mode": suite.gate.mode}},
     )
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest.write(directory)
-    outcome = RunOutcome(suite, run_id, directory, manifest, ExecuteReport(), modes, planned, len(done_ids))
-    trials = (t for t in iter_trials(suite, **filters) if t.id not in done_ids)  # type: ignore[arg-type]
+
+
+def _filters(options: RunOptions) -> dict[str, Any]:
+    return {"models": options.models, "prompts": options.prompts, "cases": options.cases, "shard": options.shard}
+
+
+def _pending(trials: Iterator[Trial], done: set[str]) -> Iterator[Trial]:
+    seen = set(done)
+    for trial in trials:
+        if trial.id not in seen:
+            seen.add(trial.id)
+            yield trial
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, ``docker stop``) stops the run as Ctrl-C does: cleanly and resumably.
+
+    The SIGTERM handler hands over to whatever handles SIGINT at that moment; inside ``asyncio.run`` that is
+    the runner's, which cancels the run so in-flight trials unwind and the manifest is written.
+    """
     try:
-        outcome.execute = asyncio.run(_execute(suite, options, modes, trials, directory,
-                                               planned - len(done_ids)))
-    except KeyboardInterrupt:
-        outcome.interrupted = True
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN:
+            raise ValueError("SIGTERM is ignored on purpose")
+        signal.signal(signal.SIGTERM, _forward_to_sigint)
+    except (AttributeError, ValueError):  # no SIGTERM here, not the main thread, or ignored: leave it alone
+        yield
+        return
+    try:
+        yield
     finally:
-        _finish_manifest(outcome)
-    return outcome
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _forward_to_sigint(signum: int, frame: FrameType | None) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a shell): a SIGTERM must still stop the run
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[list[int]]:
+    """Hold a Ctrl-C back while the manifest is written (a second Ctrl-C is common), then report it."""
+    received: list[int] = []
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            raise ValueError("someone else handles SIGINT")
+        signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread, or a handler that is not ours to replace
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _finish_manifest(outcome: RunOutcome) -> None:
     manifest = outcome.manifest
     manifest.finished_at = time.time()
-    manifest.trials_done = sum(1 for _ in finished_ids(outcome.results_path))
+    # Counted as trials were stored (not by re-reading the file): ids are unique within the plan, and a
+    # resume's kept records are exactly ``skipped_done``.
+    manifest.trials_done = outcome.skipped_done + outcome.finished
     if outcome.interrupted:
         manifest.status = "interrupted"
     elif outcome.execute.down or outcome.execute.skipped_down or outcome.execute.replay_misses:
@@ -142,19 +228,24 @@ def _finish_manifest(outcome: RunOutcome) -> None:
 
 
 async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], trials: Iterator[Trial],
-                   directory: Path, remaining: int) -> ExecuteReport:
+                   outcome: RunOutcome) -> ExecuteReport:
     pool = ClientPool(suite, options.cassettes_root, modes)
     concurrency = {m.id: options.concurrency or m.max_concurrency for m in suite.models}
     services = {"clients": pool}
-    writer = ResultsWriter(directory / RESULTS_FILE)
-    progress = RunProgress(remaining, enabled=options.progress)
+    writer = ResultsWriter(outcome.results_path)
+    progress = RunProgress(outcome.planned - outcome.skipped_done, enabled=options.progress)
 
     async def do_call(trial: Trial, request: Request) -> Completion:
         return await call(pool.client(trial.model.id), request, trial.model.timeout)
 
     async def finish(trial: Trial, request: Request, attempted: Attempted) -> None:
+        # Cancellation (Ctrl-C) can only land on an await: a trial is graded and written whole, or not at all.
         result = await grade_trial(suite, trial, request, attempted, services)
         writer.write(result)
+        if result.finished:
+            outcome.finished += 1
+        elif result.error is not None:
+            outcome.unfinished_errors[result.error.kind] += 1
         progress.advance(result)
         pool.maybe_save()
 
@@ -172,22 +263,24 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
 
 async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: Attempted,
                       services: dict[str, object]) -> TrialResult:
-    """Grade a finished call and build its stored record."""
+    """Grade a finished call and build its stored record.
+
+    A grading step that crashes (anything but a ``HarnessError``, which stops the run) becomes this trial's
+    error, kind ``grading``, so one odd output cannot end a run of thousands.
+    """
     completion = attempted.completion
-    grades = []
+    grades: list[Grade] = []
     passed: bool | None = None
     score: float | None = None
+    error = attempted.error
     if completion is not None:
-        variables = case_vars(suite, trial.case)
-        ctx = GradeContext(
-            case_id=trial.case.id, vars=variables, messages=tuple(request.body.get("messages", ())),
-            render=lambda text: render_text(text, variables, f"grader of case {trial.case.id!r}"),
-            suite_dir=str(suite.dir), services=services, sample=request.sample,
-        )
-        output = Output(completion.text, completion.tool_calls, completion.finish_reason)
-        specs = [(g.grader, g.weight) for g in (*suite.graders, *trial.case.graders)]
-        grades = await grade_output(specs, output, ctx)
-        passed, score = combine(grades, suite.threshold)
+        try:
+            grades, passed, score = await _grade(suite, trial, request, completion, services)
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as the trial's error, see the docstring
+            grades, passed, score = [], None, None
+            error = TrialError("grading", f"{type(exc).__name__}: {exc}")
     price = trial.model.price
     usage = completion.usage if completion else {}
     cost = price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)) \
@@ -211,5 +304,20 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
                             details=dict(g.details) if g.details else None) for g in grades],
         passed=passed, score=score, usage=dict(usage), cost=cost, judge_usage=judge_usage,
         judge_cost=judge_cost, latency_ms=attempted.latency_ms, attempts=attempted.attempts,
-        error=attempted.error, label=trial.case.label, group=trial.case.group,
+        error=error, label=trial.case.label, group=trial.case.group,
     )
+
+
+async def _grade(suite: Suite, trial: Trial, request: Request, completion: Completion,
+                 services: dict[str, object]) -> tuple[list[Grade], bool | None, float | None]:
+    variables = case_vars(suite, trial.case)
+    ctx = GradeContext(
+        case_id=trial.case.id, vars=variables, messages=tuple(request.body.get("messages", ())),
+        render=lambda text: render_text(text, variables, f"grader of case {trial.case.id!r}"),
+        suite_dir=str(suite.dir), services=services, sample=request.sample,
+    )
+    output = Output(completion.text, completion.tool_calls, completion.finish_reason)
+    specs = [(g.grader, g.weight) for g in (*suite.graders, *trial.case.graders)]
+    grades = await grade_output(specs, output, ctx)
+    passed, score = combine(grades, suite.threshold)
+    return grades, passed, score

@@ -11,14 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from harness.errors import HarnessError, RunIncompleteError
+
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
+# Errors a rerun would only repeat: the provider rejected the request itself (HTTP 400 and the like).
+# Everything else (rate limits, 5xx, timeouts, refused connections, a bad key or URL fixed since) is redone.
+FINAL_ERROR_KINDS = frozenset({"client"})
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class GradeRecord:
 @dataclass(frozen=True)
 class TrialError:
     """Why a trial produced no output. ``kind``: rate_limit, server, timeout, connection, client, auth,
-    not_found, bad_response, replay_miss, template, cancelled, other."""
+    not_found, bad_response, replay_miss, template, grading, cancelled, other."""
 
     kind: str
     message: str
@@ -81,6 +87,11 @@ class TrialResult:
     def decided(self) -> bool:
         return self.error is None and self.passed is not None
 
+    @property
+    def finished(self) -> bool:
+        """Whether a resume keeps this record (True) or runs the trial again (False)."""
+        return self.error is None or self.error.kind in FINAL_ERROR_KINDS
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=False, separators=(",", ":"))
 
@@ -105,33 +116,100 @@ def run_dir(reports_root: Path, suite: str, run_id: str) -> Path:
 def read_results(path: Path) -> Iterator[TrialResult]:
     """Yield the results of a results.jsonl, skipping a torn or corrupt line.
 
-    When a trial id occurs twice (a resume raced a kill), the first complete record wins.
+    When a trial id occurs twice (two processes wrote to one run), the first complete record wins.
     """
     seen: set[str] = set()
     for line in _complete_lines(path):
-        try:
-            record = TrialResult.from_dict(json.loads(line))
-        except (ValueError, TypeError):
-            continue
-        if record.trial_id in seen:
+        record = _parse(line)
+        if record is None or record.trial_id in seen:
             continue
         seen.add(record.trial_id)
         yield record
 
 
-def _complete_lines(path: Path) -> Iterator[str]:
+def _complete_lines(path: Path) -> Iterator[bytes]:
+    # Bytes, not text: a kill can cut a multi-byte character in two, and that must not stop the reading.
     if not path.exists():
         return
-    with path.open("r", encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         for line in fh:
             # A line without its newline was cut by a kill mid-write: not a finished trial.
-            if line.endswith("\n") and line.strip():
+            if line.endswith(b"\n") and line.strip():
                 yield line
 
 
 def finished_ids(path: Path) -> set[str]:
-    """Ids of trials already recorded, for resuming. Trials that ended in an error are redone."""
-    return {r.trial_id for r in read_results(path) if r.error is None or r.error.kind == "client"}
+    """Ids of trials a resume skips. Trials that ended in an error worth retrying are redone."""
+    return {r.trial_id for r in read_results(path) if r.finished}
+
+
+def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
+    """Make a results file ready for a resume; return the ids of the trials it need not run again.
+
+    Records of planned trials that will be redone (an error worth retrying) are dropped, as are a torn last
+    line, corrupt lines and repeated ids, so after the resume every trial id occurs exactly once. Records
+    of trials outside ``planned`` (another ``--model`` filter, say) are kept as they are. The file is
+    rewritten atomically, and only when something has to go; leftover temporary files of a killed run are
+    removed.
+    """
+    _remove_stale_temporaries(path.parent)
+    if not path.exists():
+        return set()
+    keep: list[bool] = []
+    kept: set[str] = set()
+    clean = True
+    with path.open("rb") as fh:
+        for line in fh:
+            record = _parse(line) if line.endswith(b"\n") else None
+            wanted = (
+                record is not None and record.trial_id not in kept
+                and (record.finished or record.trial_id not in planned)
+            )
+            if wanted:
+                kept.add(record.trial_id)  # type: ignore[union-attr]
+            keep.append(wanted)
+            clean = clean and wanted
+    if not clean:
+        _rewrite_keeping(path, keep)
+    return kept
+
+
+def _parse(line: bytes) -> TrialResult | None:
+    if not line.strip():
+        return None
+    try:
+        # UnicodeDecodeError is a ValueError: a line with broken UTF-8 counts as corrupt.
+        return TrialResult.from_dict(json.loads(line))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _rewrite_keeping(path: Path, keep: list[bool]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes the file private; the rewritten results keep the permissions the run gave them.
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+            for wanted, line in zip(keep, src, strict=False):
+                if wanted:
+                    out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    # write_atomic's temporary files: a kill between create and rename leaves one behind.
+    if not directory.is_dir():
+        return
+    for name in (RESULTS_FILE, MANIFEST_FILE):
+        for stale in directory.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 class ResultsWriter:
@@ -148,16 +226,21 @@ class ResultsWriter:
         self._fh: IO[str] = path.open("a", encoding="utf-8")
 
     def write(self, result: TrialResult) -> None:
-        self._fh.write(result.to_json() + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(result.to_json() + "\n")
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:  # a full disk or a vanished folder: stop the run with a message, not a trace
+            raise RunIncompleteError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
+        # A failing disk was already reported by ``write``; closing must not raise over that report.
         with contextlib.suppress(OSError):
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        self._fh.close()
+        with contextlib.suppress(OSError):
+            self._fh.close()
 
     def __enter__(self) -> ResultsWriter:
         return self
@@ -187,6 +270,45 @@ def _truncate_torn_tail(path: Path) -> None:
                 return
             pos = start
         fh.truncate(0)
+
+
+class RunLock:
+    """An exclusive lock on a run folder while a process writes to it (``fcntl.flock``, POSIX only).
+
+    A second ``--resume`` of a run that is still going would rewrite its results under it and run its
+    in-flight trials twice; it stops with a message instead. The kernel drops the lock when the holder
+    dies, even by SIGKILL, so a killed run never leaves a stale lock behind.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.NAME
+        self._fh: IO[bytes] | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; runs are simply not guarded
+            return self
+        self._fh = self.path.open("ab")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise RunInUseError(f"{self.path.parent} is being written by another harness process; wait for it "
+                                "to finish (or stop it) before resuming") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
+
+
+class RunInUseError(HarnessError):
+    pass
 
 
 def write_atomic(path: Path, text: str) -> None:

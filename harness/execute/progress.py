@@ -26,7 +26,8 @@ class RunProgress:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.interval = interval
-        self._last = 0.0
+        self._last = float("-inf")  # the first finished trial prints at once: the run is alive
+        self._shown = -1  # ``done`` when the last plain line was printed, so the final count shows once
         self._console = Console(file=self.stream)
         self._bar: Progress | None = None
         self._task: int | None = None
@@ -45,7 +46,7 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
-        elif self.enabled and self.done:
+        elif self.enabled and self.done and self.done != self._shown:
             self._line()
 
     def _stats(self) -> str:
@@ -53,6 +54,7 @@ class RunProgress:
         return f"pass {rate}  errors {self.errors}  spend ${self.spend:.4f}"
 
     def _line(self) -> None:
+        self._shown = self.done
         print(f"[harness] {self.done}/{self.total} trials  {self._stats()}", file=self.stream, flush=True)
 
     def advance(self, result: TrialResult) -> None:

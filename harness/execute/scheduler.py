@@ -143,17 +143,11 @@ class Scheduler:
             try:
                 completion = await self.call(trial, request)
             except CallFailed as failure:
-                if failure.connection or failure.error.kind == "auth":
-                    state.consecutive_connection_failures += 1
-                    if state.consecutive_connection_failures >= self.retry.outage_after and state.successes == 0:
-                        state.down = state.down or (
-                            f"{failure.error.message} ({state.consecutive_connection_failures} times in a row, "
-                            "no call succeeded)"
-                        )
-                        self.report.down[trial.model.id] = state.down
+                exhausted = not failure.retryable or attempt >= self.retry.max_attempts
+                self._count_unreachable(trial, state, failure, exhausted)
                 if state.down is not None:
                     return None
-                if not failure.retryable or attempt >= self.retry.max_attempts:
+                if exhausted:
                     return Attempted(None, failure.error, attempt, None)
                 await self.sleep(self._delay(attempt, failure.retry_after))
                 continue
@@ -163,6 +157,24 @@ class Scheduler:
             if latency is None:
                 latency = (time.perf_counter() - started) * 1000
             return Attempted(completion, None, attempt, latency)
+
+    def _count_unreachable(self, trial: Trial, state: ModelState, failure: CallFailed, exhausted: bool) -> None:
+        """Track refused connections (and rejected keys) in a row; give the endpoint up when it is down.
+
+        Before any call has succeeded, ``outage_after`` in a row is enough: the endpoint is not there, and
+        the run ends in seconds. After a success, a trial must also have used up its retries during the
+        streak, so a server restarting for a moment is waited for, but an endpoint that died mid-run still
+        ends the run after one retry cycle instead of one per remaining trial.
+        """
+        if not (failure.connection or failure.error.kind == "auth"):
+            state.consecutive_connection_failures = 0  # the server answered: reachable
+            return
+        state.consecutive_connection_failures += 1
+        streak = state.consecutive_connection_failures
+        if state.down is None and streak >= self.retry.outage_after and (state.successes == 0 or exhausted):
+            history = "none succeeded" if state.successes == 0 else f"after {state.successes} that succeeded"
+            state.down = f"{failure.error.message} ({streak} failed calls in a row, {history})"
+            self.report.down[trial.model.id] = state.down
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
