@@ -255,7 +255,14 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
     )
     try:
         with progress:
-            return await scheduler.run(trials)
+            report = await scheduler.run(trials)
+        complete = not (report.replay_misses or report.down or report.skipped_down)
+        if complete and not options.resume and not any(_filters(options).values()):
+            # Only a whole-suite run knows every recording still in use; a partial one must keep the rest.
+            for cassette, count in pool.prune_unused().items():
+                if count:
+                    outcome.notes.append(f"dropped {count} unused recording(s) from {cassette}")
+        return report
     finally:
         writer.close()
         await pool.aclose()

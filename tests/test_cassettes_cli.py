@@ -72,3 +72,41 @@ def test_cassettes_reports_missing_and_unused_then_prunes(tmp_path: Path) -> Non
     replay = harness("run", str(suite), "--reports", str(tmp_path / "r"), "--quiet", cwd=project)
     assert replay.returncode == 3
     assert "40 trial(s) have no recording" in replay.stderr and "prompt=v1" in replay.stderr
+
+
+def test_whole_suite_record_drops_recordings_no_longer_used(tmp_path: Path) -> None:
+    from harness.testing.fault_server import FaultServer
+
+    suite = tmp_path / "s.yaml"
+
+    def write(cases: list[str]) -> None:
+        rows = "".join(f"  - {{id: c{i}, vars: {{q: {text!r}}}}}\n" for i, text in enumerate(cases))
+        suite.write_text(
+            "suite: prune\nmodels:\n  - {name: echo, base_url: URL, api_key_env: null}\n"
+            "prompts:\n  v1: [{role: user, content: '{{ q }}'}]\n"
+            "graders: [{type: contains, value: a}]\ncases:\n" + rows
+        )
+
+    def interactions() -> int:
+        data = json.loads((tmp_path / "cassettes" / "prune" / "echo.json").read_text())
+        return len(data["interactions"])
+
+    with FaultServer() as server:
+        write(["apple", "banana", "cherry"])
+        suite.write_text(suite.read_text().replace("URL", server.base_url))
+        base = ["run", str(suite), "--reports", str(tmp_path / "r"), "--cassettes", str(tmp_path / "cassettes"),
+                "--quiet"]
+        first = harness(*base, "--record", "record", cwd=tmp_path, ci=False)
+        assert first.returncode == 0, first.stderr
+        assert interactions() == 3
+
+        write(["apple", "banana", "grape"])
+        suite.write_text(suite.read_text().replace("URL", server.base_url))
+        # A partial run (one case) must not drop what the other cases still use.
+        partial = harness(*base, "--record", "record", "--case", "c0", cwd=tmp_path, ci=False)
+        assert partial.returncode == 0, partial.stderr
+        assert interactions() == 3
+        whole = harness(*base, "--record", "record", cwd=tmp_path, ci=False)
+        assert whole.returncode == 0, whole.stderr
+        assert "dropped 1 unused recording(s)" in whole.stderr
+        assert interactions() == 3  # apple, banana, grape: cherry is gone

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SuiteError
 from harness.pipeline import RunOptions, RunOutcome, run_suite
 from harness.plan import iter_trials
 from harness.stats import summarize_variants
@@ -213,13 +213,11 @@ def test_a_harness_error_while_grading_stops_the_run_and_keeps_the_manifest(
     assert manifest.status == "incomplete" and manifest.finished_at is not None
 
 
-def test_a_plan_with_a_repeated_temperature_runs_each_trial_once(server: FaultServer, tmp_path: Path) -> None:
-    suite = write_suite(tmp_path, server.base_url, 5, temperatures="[0.0, 0]")
-    outcome = run(suite, tmp_path)
-    ids = [r["trial_id"] for r in stored_lines(outcome)]
-    assert len(ids) == len(set(ids)) == 5
-    assert outcome.planned == 5
-    assert Manifest.read(outcome.directory).status == "complete"
+def test_a_repeated_temperature_is_refused_at_load(server: FaultServer, tmp_path: Path) -> None:
+    # 0.0 and 0 are one temperature: running it twice would store each trial twice.
+    with pytest.raises(SuiteError) as err:
+        write_suite(tmp_path, server.base_url, 5, temperatures="[0.0, 0]")
+    assert err.value.location.field == "temperatures" and "non-unique" in err.value.message
 
 
 def test_resume_with_a_case_filter_keeps_other_cases_records(server: FaultServer, tmp_path: Path) -> None:

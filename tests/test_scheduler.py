@@ -16,7 +16,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.execute.provider import CallFailed, Completion
-from harness.execute.scheduler import Attempted, Scheduler
+from harness.execute.scheduler import RETRY_AFTER_CEILING, Attempted, Scheduler
 from harness.plan import Trial, iter_trials
 from harness.render import Request
 from harness.store import TrialError
@@ -105,11 +105,16 @@ def test_429_honours_retry_after_plus_small_jitter(tmp_path: Path) -> None:
     assert attempted.error is None and attempted.attempts == 4
 
 
-def test_retry_after_is_capped_by_max_delay(tmp_path: Path) -> None:
+def test_retry_after_is_honoured_beyond_max_delay_up_to_a_ceiling(tmp_path: Path) -> None:
     trials = make_trials(tmp_path, 1)
+    # Retrying before the server's Retry-After only earns another 429, so it wins over max_delay ...
+    h = Harness(lambda t, n: rate_limited(7.0) if n == 1 else OK, RetrySettings(max_attempts=3, max_delay=4.0))
+    h.run(trials)
+    assert len(h.sleeps) == 1 and 7.0 <= h.sleeps[0] <= 7.1
+    # ... but a wild value is bounded.
     h = Harness(lambda t, n: rate_limited(600.0) if n == 1 else OK, RetrySettings(max_attempts=3, max_delay=4.0))
     h.run(trials)
-    assert len(h.sleeps) == 1 and 4.0 <= h.sleeps[0] <= 4.1
+    assert len(h.sleeps) == 1 and RETRY_AFTER_CEILING <= h.sleeps[0] <= RETRY_AFTER_CEILING + 0.1
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
             raise
         # A second Ctrl-C may cut the summary short, but never the way to resume.
     click.echo(f"results: {outcome.results_path}", err=True)
+    for note in outcome.notes:
+        click.echo(note, err=True)
     if outcome.interrupted:
         click.echo(f"interrupted: finished trials are saved. Resume with:\n  {resume_command(outcome)}", err=True)
         return EXIT_INTERRUPTED

@@ -26,6 +26,9 @@ FinishFn = Callable[[Trial, Request, "Attempted"], Awaitable[None]]
 RenderFn = Callable[[Trial], Request]
 
 
+RETRY_AFTER_CEILING = 120.0  # seconds: the longest Retry-After honoured as given
+
+
 @dataclass
 class Attempted:
     """The outcome of calling the model for one trial, before grading."""
@@ -178,8 +181,9 @@ class Scheduler:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            # The server said when; a little jitter keeps many workers from returning in lockstep.
-            return min(self.retry.max_delay, retry_after) + self.rng.uniform(0, 0.1)
+            # The server said when: retrying sooner only earns another 429. A ceiling still bounds a wild
+            # value, and a little jitter keeps many workers from returning in lockstep.
+            return min(max(self.retry.max_delay, RETRY_AFTER_CEILING), retry_after) + self.rng.uniform(0, 0.1)
         ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
         return self.rng.uniform(0, ceiling)
 
