@@ -26,7 +26,9 @@ def choose_modes(suite: Suite, requested: str | None, ci: bool) -> dict[str, str
     """The record mode per model id (graded models and judges).
 
     An explicit ``--record`` wins. Otherwise CI always replays, and elsewhere a model replays when its key
-    variable is unset and records what is missing when it is set.
+    variable is unset and records what is missing when it is set. An endpoint that needs no key
+    (``api_key_env: null``, a local server) replays unless asked: running offline is the safe default, and
+    a missing recording then says so instead of calling a server that may not be there.
     """
     models = {m.id: m for m in (*suite.models, *suite.judges.values())}
     if requested is not None:
@@ -34,7 +36,7 @@ def choose_modes(suite: Suite, requested: str | None, ci: bool) -> dict[str, str
         return {model_id: mode.value for model_id in models}
     modes = {}
     for model_id, model in models.items():
-        has_key = not model.api_key_env or bool(os.environ.get(model.api_key_env))
+        has_key = bool(model.api_key_env) and bool(os.environ.get(model.api_key_env))
         modes[model_id] = RecordMode.replay.value if ci or not has_key else RecordMode.record_missing.value
     return modes
 
