@@ -36,6 +36,11 @@ def test_readme_main_command_replays_examples_offline(tmp_path: Path) -> None:
             assert len(lines) == manifest["trials_planned"] > 0
             assert all(json.loads(line)["error"] is None for line in lines)
     assert "pass rate [95% CI]" in done.stdout
+    # `run` prints the compact summary: variants and comparison verdicts; the full report is one command away.
+    assert "Comparisons against the baseline" in done.stdout and "Flakiness" not in done.stdout
+    full = harness("run", "suites/examples/classify.yaml", "--reports", str(tmp_path / "full"), "--quiet",
+                   "--format", "table")
+    assert full.returncode == 0 and "Flakiness" in full.stdout and "Cost–quality" in full.stdout
 
 
 def test_cassettes_reports_missing_and_unused_then_prunes(tmp_path: Path) -> None:

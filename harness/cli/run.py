@@ -28,8 +28,9 @@ from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPL
               show_default=True)
 @click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=Path("cassettes"),
               show_default=True)
-@click.option("--format", "formats", multiple=True, type=click.Choice(["table", "markdown", "json", "html"]),
-              default=("table",), show_default=True, help="Summary printed after the run.")
+@click.option("--format", "formats", multiple=True,
+              type=click.Choice(["summary", "table", "markdown", "json", "html"]), default=("summary",),
+              show_default=True, help="What to print after the run (table: the full terminal report).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resume_id: str | None,
             models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...], shard: str | None,

@@ -10,9 +10,10 @@ from harness.store import Manifest, write_atomic
 
 __all__ = ["FORMATS", "FILE_NAMES", "load_summaries", "render_report", "render_run", "run_seed", "write_reports"]
 
-FORMATS = ("table", "markdown", "json", "html")
+FORMATS = ("summary", "table", "markdown", "json", "html")
 # What ``harness report`` writes into the run folder, by format.
-FILE_NAMES = {"markdown": "report.md", "json": "report.json", "html": "report.html", "table": "report.txt"}
+FILE_NAMES = {"markdown": "report.md", "json": "report.json", "html": "report.html", "table": "report.txt",
+              "summary": "summary.txt"}
 
 
 def load_summaries(directory: Path) -> tuple[Manifest, list[VariantSummary]]:
@@ -21,6 +22,10 @@ def load_summaries(directory: Path) -> tuple[Manifest, list[VariantSummary]]:
 
 
 def render_report(report: RunReport, fmt: str) -> str:
+    if fmt == "summary":
+        from harness.report.text import render_summary
+
+        return render_summary(report)
     if fmt == "table":
         from harness.report.text import render_terminal
 
@@ -41,7 +46,7 @@ def render_report(report: RunReport, fmt: str) -> str:
 
 
 def render_run(directory: Path, fmt: str = "table", options: ReportOptions | None = None) -> str:
-    """The run in folder ``directory`` as ``table`` (terminal), ``markdown``, ``json`` or ``html``."""
+    """The run in folder ``directory`` as ``summary`` or ``table`` (terminal), ``markdown``, ``json`` or ``html``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return render_report(build_report(directory, options), fmt)

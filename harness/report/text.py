@@ -90,7 +90,7 @@ def _md_escape(text: str, cell: bool = False) -> str:
     return text.replace("|", "\\|").replace("\n", " ") if cell else text
 
 
-def _render(report: RunReport, markdown: bool, details: bool) -> str:
+def _render(report: RunReport, markdown: bool, details: bool, compact: bool = False) -> str:
     w = Writer(markdown)
     w.heading(f"prompt-harness report: {report.suite}", 2)
     w.para(header_line(report))
@@ -104,13 +104,16 @@ def _render(report: RunReport, markdown: bool, details: bool) -> str:
     if comparisons is not None:
         w.heading(comparison_heading(report))
         w.table(comparisons)
-        for c in report.comparisons:
+        for c in [] if compact else report.comparisons:
             title = (f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}")
             body = comparison_notes(c) + flip_lines(c)
             if details:
                 w.details(title, lambda body=body: w.lines(body))  # type: ignore[misc]
             else:
                 w.lines([f"{title}: {body[0]}"])
+    if compact:
+        w.lines(["flakiness, cost–quality front, flipped cases and power: harness report RUN"])
+        return w.text()
     flaky = flakiness_table(report)
     if flaky is not None:
         w.heading("Flakiness (within-case disagreement across repeats)")
@@ -135,6 +138,11 @@ def _render(report: RunReport, markdown: bool, details: bool) -> str:
 
 def render_terminal(report: RunReport) -> str:
     return _render(report, markdown=False, details=True)
+
+
+def render_summary(report: RunReport) -> str:
+    """What ``harness run`` prints: the variant table and the comparisons' verdicts, nothing more."""
+    return _render(report, markdown=False, details=False, compact=True)
 
 
 def render_markdown(report: RunReport) -> str:
