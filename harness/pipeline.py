@@ -50,7 +50,8 @@ class RunOptions:
 
     Args:
         reports_root: where run folders go (``<root>/<suite>/<run-id>``).
-        cassettes_root: where recordings go (``<root>/<suite>/<model>.json``).
+        cassettes_root: where recordings go (``<root>/<suite>/<model>.json``); by default the ``cassettes``
+            folder of the suite's project (so a run from another working directory finds them).
         run_id: name of the run folder; a new timestamped id when ``None``.
         resume: continue ``run_id``, skipping trials already recorded in it.
         record: ``replay``, ``record-missing``, ``record`` or ``live``; chosen per model when ``None``.
@@ -61,7 +62,7 @@ class RunOptions:
     """
 
     reports_root: Path = Path("reports")
-    cassettes_root: Path = Path("cassettes")
+    cassettes_root: Path | None = None
     run_id: str | None = None
     resume: bool = False
     record: str | None = None
@@ -93,6 +94,11 @@ class RunOutcome:
     @property
     def results_path(self) -> Path:
         return self.directory / RESULTS_FILE
+
+
+def cassettes_root(suite: Suite, given: Path | None) -> Path:
+    """Recordings are project data: by default they live in the suite's project, not the working directory."""
+    return given if given is not None else suite.root / "cassettes"
 
 
 def new_run_id() -> str:
@@ -229,7 +235,7 @@ def _finish_manifest(outcome: RunOutcome) -> None:
 
 async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], trials: Iterator[Trial],
                    outcome: RunOutcome) -> ExecuteReport:
-    pool = ClientPool(suite, options.cassettes_root, modes)
+    pool = ClientPool(suite, cassettes_root(suite, options.cassettes_root), modes)
     concurrency = {m.id: options.concurrency or m.max_concurrency for m in suite.models}
     services = {"clients": pool}
     writer = ResultsWriter(outcome.results_path)

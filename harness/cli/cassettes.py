@@ -13,10 +13,10 @@ MAX_LISTED = 20
 
 @click.command("cassettes")
 @click.argument("suite_path", type=click.Path())
-@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=Path("cassettes"),
-              show_default=True)
+@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=None,
+              help="Recordings folder [default: cassettes/ in the suite's project].")
 @click.option("--prune", is_flag=True, help="Drop recordings that no trial of the suite uses.")
-def command(suite_path: str, cassettes_root: Path, prune: bool) -> int:
+def command(suite_path: str, cassettes_root: Path | None, prune: bool) -> int:
     """Show, per model, recorded interactions, trials missing a recording and unused recordings.
 
     Exits 3 when a replay of the suite would miss.
@@ -24,9 +24,11 @@ def command(suite_path: str, cassettes_root: Path, prune: bool) -> int:
     from tabulate import tabulate
 
     from harness.execute import inventory as inv
+    from harness.pipeline import cassettes_root as default_root
     from harness.suite import load_suite
 
     suite = load_suite(suite_path)
+    cassettes_root = default_root(suite, cassettes_root)
     items = inv.inventory(suite, cassettes_root)
     rows = [[i.model, str(i.path), i.recorded if i.exists else "no file", i.expected, len(i.missing),
              len(i.unused)] for i in items]

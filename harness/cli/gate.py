@@ -49,6 +49,7 @@ def command(runs: tuple[str, ...], baselines: tuple[str, ...], metrics: tuple[st
 
     run_dirs = [p for spec in runs for p in resolve_runs(spec, reports_root)]
     base_dirs = [p for spec in baselines for p in resolve_runs(spec, reports_root)]
+    _refuse_empty_runs([*run_dirs, *base_dirs])
     outcome = gate_runs(run_dirs, base_dirs, metrics=list(metrics) or None, non_inferiority=non_inferiority,
                         fail_on_warn=strict)  # fmt: skip
     click.echo(render_text(outcome, max_flips))
@@ -62,3 +63,17 @@ def command(runs: tuple[str, ...], baselines: tuple[str, ...], metrics: tuple[st
         write_junit(outcome, junit_path)
         click.echo(f"JUnit XML: {junit_path}", err=True)
     return outcome.exit_code
+
+
+def _refuse_empty_runs(run_dirs: list[Path]) -> None:
+    """A run that finished no trial (a broken replay, an outage) must not pass the gate by having nothing in it."""
+    from harness.errors import RunIncompleteError
+    from harness.store import Manifest
+
+    for directory in run_dirs:
+        manifest = Manifest.read(directory)
+        if manifest.trials_done == 0:
+            raise RunIncompleteError(
+                f"run {directory} finished no trial ({manifest.status}, 0/{manifest.trials_planned}): nothing to "
+                "gate. Fix the run first (a replay miss or an unreachable endpoint is named in its output)."
+            )

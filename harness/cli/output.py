@@ -90,7 +90,7 @@ def resume_command(outcome: RunOutcome, record: str | None = None) -> str:
     defaults = RunOptions()
     if Path(options.reports_root) != defaults.reports_root:
         words += ["--reports", str(options.reports_root)]
-    if Path(options.cassettes_root) != defaults.cassettes_root:
+    if options.cassettes_root is not None:
         words += ["--cassettes", str(options.cassettes_root)]
     for flag, values in (("--model", options.models), ("--prompt", options.prompts), ("--case", options.cases)):
         for value in values or ():

@@ -26,15 +26,15 @@ from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPL
               help="Only suites whose prompts, cases or graders changed since this git ref.")
 @click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True)
-@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=Path("cassettes"),
-              show_default=True)
+@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=None,
+              help="Recordings folder [default: cassettes/ in the suite's project].")
 @click.option("--format", "formats", multiple=True,
               type=click.Choice(["summary", "table", "markdown", "json", "html"]), default=("summary",),
               show_default=True, help="What to print after the run (table: the full terminal report).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resume_id: str | None,
             models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...], shard: str | None,
-            concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path,
+            concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path | None,
             formats: tuple[str, ...], quiet: bool) -> int:
     """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
     from harness.errors import HarnessError
