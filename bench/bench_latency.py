@@ -11,14 +11,14 @@ Wall times are whole processes (start-up and, for the harness, the summary table
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from common import (
     Row,
+    cli,
+    expect_all_passed,
     harness_run,
     print_table,
-    results_count,
     run_phase,
     sdk_floor,
     secs,
@@ -44,9 +44,7 @@ def run(n: int = 1000, latency_ms: float = 100.0, concurrency: int = 32, repeat:
             walls.append(measured.wall)
             cpus.append(measured.cpu)
             phases.append(run_phase(suite, f"latency-{i}"))
-            stored, passed = results_count(suite, f"latency-{i}")
-            if stored != n or passed != n:
-                raise RuntimeError(f"latency run {i}: {stored} results, {passed} passed, expected {n}")
+            expect_all_passed(suite, f"latency-{i}", n)
     wall, floor = min(walls), min(floors)
     reference = max(ideal, floor)
     label = f"{n} trials, {latency_ms:g} ms, concurrency {concurrency}"
@@ -78,8 +76,4 @@ def main(mode: str) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="smaller N, one run")
-    parser.add_argument("--check-only", action="store_true", help="tiny N: prove the benchmark runs")
-    args = parser.parse_args()
-    main("check" if args.check_only else "quick" if args.quick else "full")
+    cli(__doc__, main, "smaller N, one run")

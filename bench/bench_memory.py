@@ -11,17 +11,17 @@ says ``running``, and ``harness report`` is run alone on the finished folder.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 from typing import Any
 
 from common import (
     Row,
+    cli,
+    expect_all_passed,
     harness_report,
     harness_run,
     print_table,
-    results_count,
     rss_mb,
     secs,
     server,
@@ -45,10 +45,8 @@ def run(n: int = 100_000, concurrency: int = 32) -> list[Row]:
                     during_run[0] = max(during_run[0], rss_mb(pid))
 
         measured = harness_run(suite, "live", url, "memory", watch=watch)
-        stored, passed = results_count(suite, "memory")
+        expect_all_passed(suite, "memory", n)
         report = harness_report(suite, "memory")
-    if stored != n or passed != n:
-        raise RuntimeError(f"memory run: {stored} results, {passed} passed, expected {n}")
     return [
         Row(f"peak RSS, {n} trials live", f"{measured.max_rss_mb:.0f} MB", "", "", f"< {TARGET_MB:.0f} MB",
             measured.max_rss_mb < TARGET_MB),
@@ -74,8 +72,4 @@ def main(mode: str) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 trials instead of 100,000")
-    parser.add_argument("--check-only", action="store_true", help="tiny N: prove the benchmark runs")
-    args = parser.parse_args()
-    main("check" if args.check_only else "quick" if args.quick else "full")
+    cli(__doc__, main, "10,000 trials instead of 100,000")

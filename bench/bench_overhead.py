@@ -10,16 +10,16 @@ N/10 requests ((cpu(N) − cpu(N/10)) / (0.9 N)), which separates the per-trial 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from common import (
     Row,
+    cli,
     delta_ms,
+    expect_all_passed,
     harness_run,
     ms,
     print_table,
-    results_count,
     sdk_floor,
     secs,
     server,
@@ -39,9 +39,7 @@ def run(n: int = 2000, concurrency: int = 32, repeat: int = 3) -> list[Row]:
             for size, suite in suites.items():
                 cpu.setdefault(("sdk", size), []).append(sdk_floor(url, size, concurrency).cpu)
                 cpu.setdefault(("harness", size), []).append(harness_run(suite, "live", url, f"overhead-{i}").cpu)
-                stored, passed = results_count(suite, f"overhead-{i}")
-                if stored != size or passed != size:
-                    raise RuntimeError(f"overhead run: {stored} results, {passed} passed, expected {size}")
+                expect_all_passed(suite, f"overhead-{i}", size)
     best = {key: min(values) for key, values in cpu.items()}
     per_h, per_s = best["harness", n] / n, best["sdk", n] / n
     marginal = {who: (best[who, n] - best[who, small]) / (n - small) for who in ("harness", "sdk")}
@@ -71,8 +69,4 @@ def main(mode: str) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="smaller N, one run")
-    parser.add_argument("--check-only", action="store_true", help="tiny N: prove the benchmark runs")
-    args = parser.parse_args()
-    main("check" if args.check_only else "quick" if args.quick else "full")
+    cli(__doc__, main, "smaller N, one run")

@@ -11,18 +11,18 @@ server, measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from common import (
     Measured,
     Row,
+    cli,
     delta_ms,
+    expect_all_passed,
     harness_run,
     ms,
     print_table,
-    results_count,
     sdk_floor,
     secs,
     server,
@@ -38,9 +38,7 @@ GRADERS = ("exact", "regex")
 
 def _replay(suite: Path, n: int, run_id: str) -> Measured:
     measured = harness_run(suite, "replay", None, run_id)
-    stored, passed = results_count(suite, run_id)
-    if stored != n or passed != n:
-        raise RuntimeError(f"replay {run_id}: {stored} results, {passed} passed, expected {n}")
+    expect_all_passed(suite, run_id, n)
     return measured
 
 
@@ -94,8 +92,4 @@ def main(mode: str) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="one run of each")
-    parser.add_argument("--check-only", action="store_true", help="tiny N: prove the benchmark runs")
-    args = parser.parse_args()
-    main("check" if args.check_only else "quick" if args.quick else "full")
+    cli(__doc__, main, "one run of each")

@@ -11,13 +11,12 @@ never the SDK or the statistics stack.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from common import PYTHON, REPO, Row, measure, print_table, secs
+from common import PYTHON, REPO, Row, cli, measure, print_table, secs
 
 TARGET = 0.5
 HEAVY = ("openai", "httpx2", "pydantic", "scipy", "numpy", "jinja2", "jsonschema", "vcr", "rich", "yaml")
@@ -66,8 +65,4 @@ def main(mode: str) -> list[Row]:
 
 if __name__ == "__main__":
     os.environ.pop("PYTHONPROFILEIMPORTTIME", None)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--check-only", action="store_true", help="one run each: prove the benchmark runs")
-    args = parser.parse_args()
-    main("check" if args.check_only else "quick" if args.quick else "full")
+    cli(__doc__, main, "fewer repeats", "one run each: prove the benchmark runs")

@@ -7,6 +7,7 @@ which also runs in a separate process, is never counted.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -164,6 +165,13 @@ def results_count(suite: Path, run_id: str) -> tuple[int, int]:
     return total, passed
 
 
+def expect_all_passed(suite: Path, run_id: str, n: int) -> None:
+    """Raise unless run ``run_id`` stored ``n`` trials and all passed: a fast run with crossed answers is no win."""
+    stored, passed = results_count(suite, run_id)
+    if stored != n or passed != n:
+        raise RuntimeError(f"run {run_id}: {stored} results, {passed} passed, expected {n}")
+
+
 def run_phase(suite: Path, run_id: str) -> float:
     """Seconds between the run's start and end as its manifest records them (no start-up, no summary)."""
     manifest = json.loads((suite.parent / "reports" / "bench" / run_id / "manifest.json").read_text("utf-8"))
@@ -234,3 +242,22 @@ def workdir(keep: bool = False) -> Iterator[Path]:
             import shutil
 
             shutil.rmtree(path, ignore_errors=True)
+
+
+
+def add_mode_flags(parser: argparse.ArgumentParser, quick_help: str, check_help: str) -> None:
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--check-only", action="store_true", help=check_help)
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    """``full``, ``quick`` or ``check``: the sizes a benchmark runs at, from ``add_mode_flags``'s flags."""
+    return "check" if args.check_only else "quick" if args.quick else "full"
+
+
+def cli(doc: str, main: Callable[[str], object], quick_help: str,
+        check_help: str = "tiny N: prove the benchmark runs") -> None:
+    """The command line of a benchmark run alone: ``[--quick | --check-only]`` picks the mode for ``main``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    add_mode_flags(parser, quick_help, check_help)
+    main(mode_of(parser.parse_args()))

@@ -21,7 +21,7 @@ import bench_memory
 import bench_overhead
 import bench_replay
 import bench_startup
-from common import Row, machine
+from common import Row, add_mode_flags, machine, mode_of
 
 BENCHMARKS = {
     "startup": bench_startup.main,
@@ -34,12 +34,11 @@ BENCHMARKS = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="smaller N, one run each")
-    parser.add_argument("--check-only", action="store_true", help="tiny N: prove the benchmarks run")
+    add_mode_flags(parser, "smaller N, one run each", "tiny N: prove the benchmarks run")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any target is missed")
     args = parser.parse_args()
-    mode = "check" if args.check_only else "quick" if args.quick else "full"
+    mode = mode_of(args)
     chosen = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:

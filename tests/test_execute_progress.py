@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 from harness.execute.progress import RunProgress
 from harness.store import TrialError, TrialResult
@@ -48,6 +50,16 @@ def test_disabled_progress_prints_nothing() -> None:
         progress.advance(result(0))
         progress.advance(result(1))
     assert stream.getvalue() == ""
+
+
+def test_disabled_progress_does_not_import_rich() -> None:
+    # A fresh interpreter: in this one another test may have imported rich already.
+    code = ("import sys\nfrom harness.execute.progress import RunProgress\n"
+            "with RunProgress(1, enabled=False):\n    pass\n"
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'rich'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_terminal_gets_the_bar_and_no_plain_lines() -> None:

@@ -11,12 +11,12 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli_subprocess_fixtures import harness_command, write_echo_suite
 
 from harness.pipeline import RunOptions, RunOutcome, run_suite
 from harness.plan import iter_trials
@@ -26,11 +26,6 @@ from harness.testing.fault_server import Fault, FaultConfig, FaultServer
 
 RUN_ID = "killed"
 N_CASES = 120
-
-
-def harness_command() -> list[str]:
-    script = Path(sys.executable).with_name("harness")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "harness"]
 
 
 # Slow enough that a kill lands mid-run, with faults so that kills also land during retries.
@@ -46,27 +41,10 @@ def server() -> Iterator[FaultServer]:
 
 
 def write_suite(tmp_path: Path, base_url: str) -> Path:
-    with (tmp_path / "cases.jsonl").open("w", encoding="utf-8") as fh:
-        for i in range(N_CASES):
-            fh.write(json.dumps({"id": f"c{i:03d}", "text": f"text {i} ✓"}) + "\n")
-    path = tmp_path / "suite.yaml"
-    path.write_text(
-        "suite: kills\n"
-        "models:\n"
-        "  - name: fault-server\n"
-        f"    base_url: {base_url}\n"
-        "    api_key_env: null\n"
-        "    max_concurrency: 4\n"
-        "    timeout: 5\n"
-        "temperatures: [0.0, 1.0]\n"
-        # Ten attempts at these fault rates: a trial that still fails is a one-in-a-billion event.
-        "retry: {max_attempts: 10, base_delay: 0.005, max_delay: 0.05, outage_after: 20}\n"
-        "prompts:\n  v1:\n    - {role: user, content: '{{ text }}'}\n"
-        "cases:\n  - file: cases.jsonl\n"
-        "graders:\n  - {type: contains, value: text}\n",
-        encoding="utf-8",
-    )
-    return path
+    # Ten attempts at these fault rates: a trial that still fails is a one-in-a-billion event.
+    return write_echo_suite(tmp_path, base_url, suite="kills", n_cases=N_CASES, concurrency=4,
+                            retry="{max_attempts: 10, base_delay: 0.005, max_delay: 0.05, outage_after: 20}",
+                            case_text="text {i} ✓", temperatures="[0.0, 1.0]")
 
 
 def start(suite: Path, tmp_path: Path, resume: bool) -> subprocess.Popen[bytes]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli_subprocess_fixtures import harness_command, write_echo_suite
 
 from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from harness.plan import iter_trials
@@ -24,11 +25,6 @@ from harness.suite import load_suite
 from harness.testing.fault_server import Fault, FaultConfig, FaultServer
 
 RUN_ID = "sig"
-
-
-def harness_command() -> list[str]:
-    script = Path(sys.executable).with_name("harness")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "harness"]
 
 
 def with_default_sigint(command: list[str]) -> list[str]:
@@ -49,25 +45,10 @@ def server() -> Iterator[FaultServer]:
 
 
 def write_suite(tmp_path: Path, base_url: str, n_cases: int = 80, outage_after: int = 4) -> Path:
-    with (tmp_path / "cases.jsonl").open("w", encoding="utf-8") as fh:
-        for i in range(n_cases):
-            fh.write(json.dumps({"id": f"c{i:03d}", "text": f"text {i}"}) + "\n")
-    path = tmp_path / "suite.yaml"
-    path.write_text(
-        "suite: signals\n"
-        "models:\n"
-        "  - name: fault-server\n"
-        f"    base_url: {base_url}\n"
-        "    api_key_env: null\n"
-        "    max_concurrency: 2\n"
-        "    timeout: 5\n"
-        f"retry: {{max_attempts: 8, base_delay: 0.01, max_delay: 0.1, outage_after: {outage_after}}}\n"
-        "prompts:\n  v1:\n    - {role: user, content: '{{ text }}'}\n"
-        "cases:\n  - file: cases.jsonl\n"
-        "graders:\n  - {type: contains, value: text}\n",
-        encoding="utf-8",
+    return write_echo_suite(
+        tmp_path, base_url, suite="signals", n_cases=n_cases, concurrency=2,
+        retry=f"{{max_attempts: 8, base_delay: 0.01, max_delay: 0.1, outage_after: {outage_after}}}",
     )
-    return path
 
 
 def run_args(suite: Path, tmp_path: Path) -> list[str]:

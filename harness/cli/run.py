@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -69,18 +70,28 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
     from harness.cli.output import print_run_header, print_run_summary
     from harness.pipeline import RunOptions, run_suite
 
-    worst = EXIT_OK
-    for suite in suites:
-        options = RunOptions(
-            reports_root=reports_root, cassettes_root=cassettes_root, run_id=resume_id or run_id,
-            resume=bool(resume_id), record=record, models=list(models) or None,
-            prompts=list(prompts) or None, cases=list(cases) or None, shard=shard_spec,
-            concurrency=concurrency, progress=not quiet,
-        )
-        print_run_header(suite, options)
-        outcome = run_suite(suite, options)
-        code = print_run_summary(outcome, formats)
-        if code == EXIT_INTERRUPTED:
-            return code
-        worst = max(worst, code) if code in (EXIT_REPLAY_MISS, EXIT_INCOMPLETE) else worst
-    return worst
+    # Everything imported and loaded so far (the SDK, vcrpy, the suites) lives until the process ends; freezing
+    # it keeps each full garbage collection during the run from rescanning it (a 1,000-trial replay, best of 5:
+    # 2.35 s without, 2.08 s with). It affects the whole process, so it is done here in the CLI and not in the
+    # library, and undone afterwards for callers that run the command in-process (tests) unless they froze first.
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        worst = EXIT_OK
+        for suite in suites:
+            options = RunOptions(
+                reports_root=reports_root, cassettes_root=cassettes_root, run_id=resume_id or run_id,
+                resume=bool(resume_id), record=record, models=list(models) or None,
+                prompts=list(prompts) or None, cases=list(cases) or None, shard=shard_spec,
+                concurrency=concurrency, progress=not quiet,
+            )
+            print_run_header(suite, options)
+            outcome = run_suite(suite, options)
+            code = print_run_summary(outcome, formats)
+            if code == EXIT_INTERRUPTED:
+                return code
+            worst = max(worst, code) if code in (EXIT_REPLAY_MISS, EXIT_INCOMPLETE) else worst
+        return worst
+    finally:
+        if not frozen_before:
+            gc.unfreeze()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, TextIO
 
 from harness.store import TrialResult
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class RunProgress:
@@ -28,15 +28,22 @@ class RunProgress:
         self.interval = interval
         self._last = float("-inf")  # the first finished trial prints at once: the run is alive
         self._shown = -1  # ``done`` when the last plain line was printed, so the final count shows once
-        self._console = Console(file=self.stream)
         self._bar: Progress | None = None
         self._task: int | None = None
 
     def __enter__(self) -> RunProgress:
-        if self.enabled and self._console.is_terminal:
+        if not self.enabled:
+            return self  # rich is ~40 ms of imports: a quiet run or a library caller does not pay for it
+        # rich decides what counts as a terminal (FORCE_COLOR, TTY_COMPATIBLE, Jupyter), not a bare isatty().
+        from rich.console import Console
+
+        console = Console(file=self.stream)
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._bar = Progress(
                 TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=self._console,
+                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console,
                 transient=False,
             )
             self._bar.start()

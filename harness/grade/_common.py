@@ -6,13 +6,14 @@ Private (the leading underscore keeps the registry's discovery from importing it
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from harness.grade.base import GradeContext, GraderConfigError
+from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output
 
 REASON_SNIPPET = 80
 
@@ -173,3 +174,38 @@ def render_needles(ctx: GradeContext, needles: Sequence[str], case_sensitive: bo
             raise RenderFailed(f"option 'value' {needle!r} rendered to an empty string")
         rendered.append(text if case_sensitive else text.casefold())
     return rendered
+
+
+# --- graders that look for expected strings in the output --------------------------------------------------
+
+
+class NeedleGrader(Grader):
+    """Base of ``contains``, ``not_contains``, ``starts_with`` and ``ends_with``; not registered itself.
+
+    They share the ``value``/``values`` and ``case_sensitive`` options and how a trial is graded up to the
+    match itself: render the expected strings for the case (undecided if that fails), casefold both sides
+    when case does not matter, then ``check``. Subclasses keep their own explicit keyword-only ``__init__``,
+    which is the grader's documented option list, and call ``_needle_options`` from it.
+    """
+
+    needles: tuple[str, ...]
+    case_sensitive: bool
+
+    def _needle_options(self, value: object, values: object, case_sensitive: object) -> None:
+        self.needles = expected_strings(value, values)
+        self.case_sensitive = opt_bool("case_sensitive", case_sensitive)
+
+    def haystack(self, text: str) -> str:
+        """The output text as ``check`` searches it."""
+        return text if self.case_sensitive else text.casefold()
+
+    def grade(self, output: Output, ctx: GradeContext) -> Grade:
+        try:
+            needles = render_needles(ctx, self.needles, self.case_sensitive)
+        except RenderFailed as exc:
+            return Grade.undecided(str(exc))
+        return self.check(needles, self.haystack(output.text), output)
+
+    @abstractmethod
+    def check(self, needles: list[str], haystack: str, output: Output) -> Grade:
+        """The verdict for ``needles`` (rendered, casefolded as needed) against the prepared ``haystack``."""

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from harness.grade._common import (
-    RenderFailed,
-    clip,
-    expected_strings,
-    opt_bool,
-    opt_choice,
-    quoted_list,
-    render_needles,
-)
-from harness.grade.base import Grade, GradeContext, Grader, Output, register
+from harness.grade._common import NeedleGrader, clip, opt_choice, quoted_list
+from harness.grade.base import Grade, Output, register
 
 
 @register
-class Contains(Grader):
+class Contains(NeedleGrader):
     """The output contains an expected substring, or all (or any) of several.
 
     Args:
@@ -37,16 +29,10 @@ class Contains(Grader):
         match: str = "all",
         case_sensitive: bool = True,
     ) -> None:
-        self.needles = expected_strings(value, values)
+        self._needle_options(value, values, case_sensitive)
         self.match = opt_choice("match", match, ("all", "any"))
-        self.case_sensitive = opt_bool("case_sensitive", case_sensitive)
 
-    def grade(self, output: Output, ctx: GradeContext) -> Grade:
-        try:
-            needles = render_needles(ctx, self.needles, self.case_sensitive)
-        except RenderFailed as exc:
-            return Grade.undecided(str(exc))
-        haystack = output.text if self.case_sensitive else output.text.casefold()
+    def check(self, needles: list[str], haystack: str, output: Output) -> Grade:
         found = [needle for needle in needles if needle in haystack]
         missing = [needle for needle in needles if needle not in haystack]
         if self.match == "any":

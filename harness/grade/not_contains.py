@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from harness.grade._common import RenderFailed, clip, expected_strings, opt_bool, quoted_list, render_needles
-from harness.grade.base import Grade, GradeContext, Grader, Output, register
+from harness.grade._common import NeedleGrader, clip, quoted_list
+from harness.grade.base import Grade, Output, register
 
 
 @register
-class NotContains(Grader):
+class NotContains(NeedleGrader):
     """The output contains none of the given substrings.
 
     Args:
@@ -26,15 +26,9 @@ class NotContains(Grader):
         values: list[str] | None = None,
         case_sensitive: bool = True,
     ) -> None:
-        self.needles = expected_strings(value, values)
-        self.case_sensitive = opt_bool("case_sensitive", case_sensitive)
+        self._needle_options(value, values, case_sensitive)
 
-    def grade(self, output: Output, ctx: GradeContext) -> Grade:
-        try:
-            needles = render_needles(ctx, self.needles, self.case_sensitive)
-        except RenderFailed as exc:
-            return Grade.undecided(str(exc))
-        haystack = output.text if self.case_sensitive else output.text.casefold()
+    def check(self, needles: list[str], haystack: str, output: Output) -> Grade:
         hits = [(haystack.find(needle), needle) for needle in needles if needle in haystack]
         if not hits:
             return Grade.ok(f"none of {quoted_list(needles)} found")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from harness.grade._common import RenderFailed, clip, expected_strings, opt_bool, quoted_list, render_needles
-from harness.grade.base import Grade, GradeContext, Grader, Output, register
+from harness.grade._common import NeedleGrader, clip, opt_bool, quoted_list
+from harness.grade.base import Grade, Output, register
 
 
-class AffixGrader(Grader):
+class AffixGrader(NeedleGrader):
     """Shared by ``starts_with`` and ``ends_with``; not registered itself."""
 
     at_start: ClassVar[bool]
@@ -21,30 +21,25 @@ class AffixGrader(Grader):
         strip: bool = True,
         case_sensitive: bool = True,
     ) -> None:
-        self.affixes = expected_strings(value, values)
+        self._needle_options(value, values, case_sensitive)
         self.strip = opt_bool("strip", strip)
-        self.case_sensitive = opt_bool("case_sensitive", case_sensitive)
 
-    def grade(self, output: Output, ctx: GradeContext) -> Grade:
-        try:
-            affixes = render_needles(ctx, self.affixes, self.case_sensitive)
-        except RenderFailed as exc:
-            return Grade.undecided(str(exc))
-        text = output.text.strip() if self.strip else output.text
-        if not self.case_sensitive:
-            text = text.casefold()
+    def haystack(self, text: str) -> str:
+        return super().haystack(text.strip() if self.strip else text)
+
+    def check(self, needles: list[str], haystack: str, output: Output) -> Grade:
         where = "start" if self.at_start else "end"
-        for affix in affixes:
-            if text.startswith(affix) if self.at_start else text.endswith(affix):
+        for affix in needles:
+            if haystack.startswith(affix) if self.at_start else haystack.endswith(affix):
                 return Grade.ok(f"{where}s with {clip(affix, 40)}")
-        wanted = clip(affixes[0], 40) if len(affixes) == 1 else f"one of {quoted_list(affixes)}"
+        wanted = clip(needles[0], 40) if len(needles) == 1 else f"one of {quoted_list(needles)}"
         # Show as much of the output's edge as the longest expectation, plus a little context.
-        width = max(len(affix) for affix in affixes) + 20
-        edge = text[:width] if self.at_start else text[-width:]
+        width = max(len(affix) for affix in needles) + 20
+        edge = haystack[:width] if self.at_start else haystack[-width:]
         return Grade.fail(f"expected to {where} with {wanted}; output {where}s with {clip(edge, width)}")
 
     def describe(self) -> str:
-        return f"{self.name} {quoted_list(self.affixes)}"
+        return f"{self.name} {quoted_list(self.needles)}"
 
 
 @register

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,8 +54,9 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     location: Location | None = field(default=None, compare=False)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        # Cached: every trial id needs it (frozen dataclasses without __slots__ allow cached_property).
         # base_url is left out on purpose: a replay may point the same model at another address.
         return fingerprint([self.name, self.provider, self.api, dict(self.params)])
 
@@ -86,8 +88,9 @@ class PromptVersion:
     location: Location | None = field(default=None, compare=False)
     raw: Any = field(default=None, compare=False)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        # Cached for the same reason as ModelSpec.fingerprint: every trial id needs it.
         return fingerprint(self.raw)
 
 
