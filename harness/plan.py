@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from harness.suite.model import Case, ModelSpec, PromptVersion, Suite, fingerprint
+from harness.suite.model import Case, ModelSpec, PromptVersion, Suite
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ def trial_id(suite: Suite, case: Case, prompt: PromptVersion, model: ModelSpec, 
              repeat: int, case_fp: str | None = None) -> str:
     parts = [
         suite.name, case.id, case_fp or case.fingerprint, prompt.name, prompt.fingerprint,
-        model.id, model.fingerprint, repr(float(temperature)), str(repeat), fingerprint(suite.params),
-        fingerprint(suite.vars), str(suite.seed),
+        model.id, model.fingerprint, repr(float(temperature)), str(repeat), suite.params_fingerprint,
+        suite.vars_fingerprint, str(suite.seed),
     ]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:20]
 

@@ -179,6 +179,14 @@ class Suite:
     def dir(self) -> Path:
         return self.path.parent
 
+    @cached_property
+    def params_fingerprint(self) -> str:
+        return fingerprint(dict(self.params))
+
+    @cached_property
+    def vars_fingerprint(self) -> str:
+        return fingerprint(dict(self.vars))
+
     def iter_cases(self) -> Iterator[Case]:
         return self.case_source()
 
