@@ -5,34 +5,50 @@ of every suite, whether the baseline is another variant of the same run (the sui
 run of the same suite from ``main`` (``--baseline``). The CLI (``harness gate``) and the pytest plugin both
 call :func:`gate_runs` / :func:`decide`; rendering lives in ``harness.report.gate_markdown`` and
 ``harness.report.junit``.
+
+Memory: the comparisons read compact records (``harness.store.CompactResult``); the outputs shown for flipped
+cases come from a second pass over results.jsonl that keeps only those cases' records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from harness.errors import EXIT_OK, EXIT_REGRESSION, HarnessError
-from harness.stats.cases import METRICS, QUALITY_METRICS, VariantKey, by_variant, label_of
+from harness.stats.cases import METRICS, QUALITY_METRICS, VariantKey, by_variant, label_of, trial_order, variant_key
 from harness.stats.comparison import Comparison, compare, compare_runs
 from harness.stats.gate_rule import GateDecision, Verdict, gate_verdict
-from harness.stats.paired import holm_adjust
-from harness.store import Manifest, TrialResult
+from harness.stats.paired import Mover, holm_adjust
+from harness.store import RESULTS_FILE, Manifest, TrialRecord, TrialResult, read_results
 
 RUN_A, RUN_B = " (run a)", " (run b)"
+# Flipped cases per comparison whose outputs are read back: more than any renderer lists by default (JUnit: 100),
+# bounded so a prompt that breaks every case of a huge suite does not bring every output into memory.
+FLIP_OUTPUTS = 1000
 
 
 @dataclass(frozen=True)
 class Run:
-    """A stored run: its folder, manifest and results in a stable order."""
+    """A stored run: its folder, manifest and records (compact, see ``harness.store.CompactResult``) in a
+    stable order."""
 
     directory: Path
     manifest: Manifest
-    results: list[TrialResult]
+    records: list[TrialRecord]
+
+    @cached_property
+    def results(self) -> list[TrialResult]:
+        """Full records (outputs, grades), read from the folder on first use: for per-case checks."""
+        if all(isinstance(r, TrialResult) for r in self.records):
+            return list(self.records)  # type: ignore[arg-type]
+        return sorted(read_results(self.directory / RESULTS_FILE), key=lambda t: (variant_key(t), trial_order(t)))
 
     @property
     def suite(self) -> str:
@@ -53,6 +69,7 @@ class Flip:
     baseline_output: str | None
     candidate_output: str | None
     why: str | None  # the candidate's first failing grade (or its error)
+    loaded: bool = True  # False past FLIP_OUTPUTS: outputs and why were not read back
 
 
 @dataclass(frozen=True)
@@ -129,8 +146,8 @@ class GateOutcome:
 def load(directory: Path) -> Run:
     from harness.report.build import load_run
 
-    manifest, results = load_run(directory)
-    return Run(directory, manifest, results)
+    manifest, records = load_run(directory)
+    return Run(directory, manifest, records)
 
 
 # --- building the family ------------------------------------------------------------------------------
@@ -159,9 +176,17 @@ def _output_and_why(trials: Sequence[TrialResult], worst: bool) -> tuple[str | N
     return chosen.output, why
 
 
-def flips_of(comparison: Comparison, base_trials: Sequence[TrialResult],
-             cand_trials: Sequence[TrialResult]) -> tuple[Flip, ...]:
-    """Cases that got worse on a quality metric, worst first, with both sides' outputs."""
+def _worse(comparison: Comparison) -> Iterable[Mover]:
+    # movers are sorted by change, most negative first, and hold every case that moved by > 0.25.
+    if comparison.metric not in QUALITY_METRICS:
+        return ()
+    return itertools.takewhile(lambda m: m.change < 0, comparison.movers)
+
+
+def flips_of(comparison: Comparison, base_trials: Sequence[TrialResult], cand_trials: Sequence[TrialResult],
+             limit: int | None = None) -> tuple[Flip, ...]:
+    """Cases that got worse on a quality metric, worst first, with both sides' outputs (the first ``limit``
+    only; the trials given need only hold those cases)."""
     if comparison.metric not in QUALITY_METRICS:
         return ()
     base_by_case: dict[str, list[TrialResult]] = {}
@@ -171,10 +196,10 @@ def flips_of(comparison: Comparison, base_trials: Sequence[TrialResult],
     for t in cand_trials:
         cand_by_case.setdefault(t.case_id, []).append(t)
     flips = []
-    # movers are sorted by change, most negative first, and hold every case that moved by > 0.25.
-    for mover in comparison.movers:
-        if mover.change >= 0:
-            break
+    for i, mover in enumerate(_worse(comparison)):
+        if limit is not None and i >= limit:
+            flips.append(Flip(mover.case_id, mover.base, mover.new, None, None, None, loaded=False))
+            continue
         base_out, _ = _output_and_why(base_by_case.get(mover.case_id, []), worst=False)
         cand_out, why = _output_and_why(cand_by_case.get(mover.case_id, []), worst=True)
         flips.append(Flip(mover.case_id, mover.base, mover.new, base_out, cand_out, why))
@@ -204,19 +229,35 @@ def _run_notes(run: Run, role: str) -> list[str]:
     return notes
 
 
+def _flip_cases(comparisons: Iterable[tuple[VariantKey, Comparison]]) -> set[tuple[VariantKey, str]]:
+    """(variant, case) pairs whose outputs the flips of these comparisons show."""
+    return {(key, m.case_id) for key, c in comparisons for m in itertools.islice(_worse(c), FLIP_OUTPUTS)}
+
+
+def _flip_trials(run: Run, wanted: set[tuple[VariantKey, str]]) -> dict[VariantKey, list[TrialResult]]:
+    """The full records of the wanted (variant, case) pairs, read again from the run's results; their
+    requests, the bulk of a record and never shown with a flip, are dropped."""
+    if not wanted:
+        return {}
+    return by_variant(dataclasses.replace(r, request={}) for r in read_results(run.directory / RESULTS_FILE)
+                      if (variant_key(r), r.case_id) in wanted)  # fmt: skip
+
+
 def _against_variant(run: Run, base: VariantKey, candidates: Sequence[VariantKey], metrics: Sequence[str],
                      margin: float, tolerance: float, strict: bool) -> list[GatedComparison]:
     from harness.report.render import run_seed
 
-    variants = by_variant(run.results)
     seed = run_seed(run.manifest)
-    items = []
+    found: list[tuple[VariantKey, Comparison]] = []
     for metric in metrics:
-        found = compare(run.results, base, candidates, metric, margin, tolerance, strict=strict, seed=seed)
-        for key, comparison in zip(candidates, found, strict=True):
-            flips = flips_of(comparison, variants[base], variants[key])
-            items.append(GatedComparison(run.suite, run.directory, None, key, base, comparison, strict, flips))
-    return items
+        compared = compare(run.records, base, candidates, metric, margin, tolerance, strict=strict, seed=seed)
+        found += zip(candidates, compared, strict=True)
+    full = _flip_trials(run, _flip_cases([(k, c) for key, c in found for k in (base, key)]))
+    return [
+        GatedComparison(run.suite, run.directory, None, key, base, comparison, strict,
+                        flips_of(comparison, full.get(base, []), full.get(key, []), FLIP_OUTPUTS))
+        for key, comparison in found
+    ]  # fmt: skip
 
 
 def _suite_baseline(run: Run, keys: Sequence[VariantKey]) -> VariantKey | None:
@@ -229,7 +270,7 @@ def in_run_comparisons(run: Run, metrics: Sequence[str] | None = None, non_infer
                        ) -> tuple[list[GatedComparison], list[str]]:
     """The suite's baseline variant against every other variant of the run, per gated metric."""
     chosen, margin, tolerance, strict = _settings(run, metrics, non_inferiority)
-    keys = list(by_variant(run.results))
+    keys = list(by_variant(run.records))
     notes = _run_notes(run, "candidate")
     if len(keys) < 2:
         return [], [*notes, f"{run.suite}: the run holds {len(keys)} variant(s) and no --baseline run was given: "
@@ -257,7 +298,7 @@ def run_vs_run_comparisons(run: Run, baseline: Run, metrics: Sequence[str] | Non
     notes = [*_run_notes(run, "candidate"), *_run_notes(baseline, "baseline")]
     if run.suite != baseline.suite:
         notes.append(f"comparing suite {run.suite!r} against a run of suite {baseline.suite!r}")
-    runs_a, runs_b = by_variant(baseline.results), by_variant(run.results)
+    runs_a, runs_b = by_variant(baseline.records), by_variant(run.records)
     new: list[VariantKey] = []
     if len(runs_a) == 1 and len(runs_b) == 1:
         pairs = [(next(iter(runs_a)), next(iter(runs_b)))]
@@ -277,14 +318,17 @@ def run_vs_run_comparisons(run: Run, baseline: Run, metrics: Sequence[str] | Non
     if not pairs:
         return items, [*notes, f"{run.suite}: the run and the baseline run share no variant"]
     seed = run_seed(run.manifest)
+    found: list[tuple[VariantKey, VariantKey, Comparison]] = []
     for metric in chosen:
-        found = compare_runs(baseline.results, run.results, metric, margin, tolerance, strict=strict, seed=seed)
-        by_label = {(c.baseline, c.candidate): c for c in found}
-        for key_a, key_b in pairs:
-            comparison = by_label[(label_of(key_a) + RUN_A, label_of(key_b) + RUN_B)]
-            flips = flips_of(comparison, runs_a[key_a], runs_b[key_b])
-            items.append(GatedComparison(run.suite, run.directory, baseline.directory, key_b, key_a, comparison,
-                                         strict, flips))
+        compared = compare_runs(baseline.records, run.records, metric, margin, tolerance, strict=strict, seed=seed)
+        by_label = {(c.baseline, c.candidate): c for c in compared}
+        found += [(a, b, by_label[(label_of(a) + RUN_A, label_of(b) + RUN_B)]) for a, b in pairs]
+    full_a = _flip_trials(baseline, _flip_cases((a, c) for a, _, c in found))
+    full_b = _flip_trials(run, _flip_cases((b, c) for _, b, c in found))
+    for key_a, key_b, comparison in found:
+        flips = flips_of(comparison, full_a.get(key_a, []), full_b.get(key_b, []), FLIP_OUTPUTS)
+        items.append(GatedComparison(run.suite, run.directory, baseline.directory, key_b, key_a, comparison,
+                                     strict, flips))
     return items, notes
 
 

@@ -9,9 +9,12 @@ and renamed, so a good report is never half-overwritten.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -25,6 +28,10 @@ MANIFEST_FILE = "manifest.json"
 # Errors a rerun would only repeat: the provider rejected the request itself (HTTP 400 and the like).
 # Everything else (rate limits, 5xx, timeouts, refused connections, a bad key or URL fixed since) is redone.
 FINAL_ERROR_KINDS = frozenset({"client"})
+# Where a provider reports its token counts: OpenAI's names first, then those of the Responses-style APIs.
+INPUT_TOKEN_KEYS = ("prompt_tokens", "input_tokens")
+OUTPUT_TOKEN_KEYS = ("completion_tokens", "output_tokens")
+SNIPPET_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,18 @@ class TrialResult:
         """Whether a resume keeps this record (True) or runs the trial again (False)."""
         return self.error is None or self.error.kind in FINAL_ERROR_KINDS
 
+    @property
+    def tokens_in(self) -> float | None:
+        return _token_count(self.usage, INPUT_TOKEN_KEYS)
+
+    @property
+    def tokens_out(self) -> float | None:
+        return _token_count(self.usage, OUTPUT_TOKEN_KEYS)
+
+    @property
+    def output_snippet(self) -> str:
+        return snippet(self.output or "")
+
     def to_json(self) -> str:
         # ``default`` turns this record and its nested ones into dicts as json meets them: the same text as
         # ``json.dumps(asdict(self))`` at a third of the cost (asdict deep-copies the request body).
@@ -111,6 +130,104 @@ def _record_fields(obj: Any) -> dict[str, Any]:
     if is_dataclass(obj) and not isinstance(obj, type):
         return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _token_count(usage: Mapping[str, int], names: tuple[str, ...]) -> float | None:
+    for name in names:
+        if name in usage and usage[name] is not None:
+            return float(usage[name])
+    return None
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Text on one line, cut to ``limit`` characters: a preview of a model's output."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(slots=True)
+class CompactResult:
+    """What the statistics read of one trial, for runs too large to hold as ``TrialResult`` (about 3 KB
+    each, most of it the rendered request, the output and the grades' reasons).
+
+    Attribute names match ``TrialResult`` so the statistics take either. Left out: the request, output,
+    tool calls, finish reason, attempts and usage dicts (``tokens_in``/``tokens_out`` stand for the usage).
+    Judge calibration needs more, but only of labelled trials: for those, ``grades`` holds the judge grades
+    and ``output_snippet`` a preview of the output; for every other trial they are empty.
+    """
+
+    trial_id: str
+    case_id: str
+    prompt: str
+    model: str
+    temperature: float
+    repeat: int
+    passed: bool | None
+    score: float | None
+    error: TrialError | None
+    cost: float | None
+    latency_ms: float | None
+    judge_cost: float | None
+    tokens_in: float | None
+    tokens_out: float | None
+    group: str | None
+    label: Any
+    grades: tuple[GradeRecord, ...]
+    output_snippet: str
+
+    @property
+    def variant(self) -> str:
+        return variant_label(self.model, self.prompt, self.temperature)
+
+    @property
+    def decided(self) -> bool:
+        return self.error is None and self.passed is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is None or self.error.kind in FINAL_ERROR_KINDS
+
+
+TrialRecord = TrialResult | CompactResult
+
+
+def compact(result: TrialResult, shared: dict[Any, Any] | None = None) -> CompactResult:
+    """The compact form of a result. Strings repeated across trials (model, prompt, case id, group) are
+    interned, and with ``shared`` (one dict per reading) so are errors and numbers that recur (temperatures,
+    scores, token counts, costs): a run's records then cost little beyond what differs from trial to trial."""
+    share = functools.partial(_share, shared) if shared is not None else _same
+    labelled = result.label is not None
+    judged = tuple(g for g in result.grades if g.grader == "judge") if labelled else ()
+    return CompactResult(
+        trial_id=result.trial_id, case_id=_intern(result.case_id), prompt=_intern(result.prompt),
+        model=_intern(result.model), temperature=share(result.temperature), repeat=result.repeat,
+        passed=result.passed, score=share(result.score), error=share(result.error), cost=share(result.cost),
+        latency_ms=result.latency_ms, judge_cost=share(result.judge_cost), tokens_in=share(result.tokens_in),
+        tokens_out=share(result.tokens_out), group=_intern(result.group), label=result.label, grades=judged,
+        output_snippet=result.output_snippet if judged else "",
+    )  # fmt: skip
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _share(shared: dict[Any, Any], value: Any) -> Any:
+    """The first equal value seen, for floats and errors. -0.0 equals 0.0 but prints differently, and NaN
+    equals nothing: both are kept as they are."""
+    if type(value) is float:
+        if value != value or (value == 0.0 and math.copysign(1.0, value) < 0):
+            return value
+    elif type(value) is not TrialError:
+        return value
+    try:
+        return shared.setdefault(value, value)
+    except TypeError:  # an error whose message is not a string (a hand-edited file) is not hashable
+        return value
 
 
 def variant_label(model: str, prompt: str, temperature: float) -> str:
@@ -133,6 +250,13 @@ def read_results(path: Path) -> Iterator[TrialResult]:
             continue
         seen.add(record.trial_id)
         yield record
+
+
+def read_compact_results(path: Path) -> Iterator[CompactResult]:
+    """``read_results`` in compact form: what a report or a gate over a large run keeps in memory."""
+    shared: dict[Any, Any] = {}
+    for record in read_results(path):
+        yield compact(record, shared)
 
 
 def _complete_lines(path: Path) -> Iterator[bytes]:
@@ -362,6 +486,14 @@ class Manifest:
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
-        data = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        path = directory / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            known = cls.__dataclass_fields__
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ManifestError(f"{path}: unreadable manifest ({exc})") from None
+
+
+class ManifestError(HarnessError, ValueError):
+    """A manifest.json that is not a manifest. A ValueError too: callers that skip such folders catch that."""

@@ -3,6 +3,10 @@
 Determinism: results.jsonl lists trials in completion order, which varies with concurrency, so variants
 are put in the suite's order, cases in id order, and every resampling is seeded from the suite (``run_seed``),
 never from the run id or the clock. Two replays of one suite therefore produce byte-identical reports.
+
+Memory: the statistics read a run's results as ``CompactResult`` (a few hundred bytes a trial, not the ~3 KB
+of a full record), so a 100,000-trial run is reported in bounded memory. What needs full records, the HTML
+drill-down, reads them again for the cases it shows (``harness.report.cases.load_case_details``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from harness.stats.comparison import Comparison, apply_holm, compare
 from harness.stats.frontier import ParetoPoint, pareto_summary
 from harness.stats.seeding import seed_from
 from harness.stats.summary import VariantSummary, summarize_variants
-from harness.store import MANIFEST_FILE, RESULTS_FILE, Manifest, TrialResult, read_results
+from harness.store import MANIFEST_FILE, RESULTS_FILE, CompactResult, Manifest, TrialRecord, read_compact_results
 
 DEFAULT_RESAMPLES = 9999
 LEVEL = 0.95
@@ -73,21 +77,19 @@ class RunReport:
     has_scores: bool = False
     calibration: Calibration | None = None
     notes: list[str] = field(default_factory=list)
+    directory: Path | None = None  # the run folder, where the HTML drill-down reads full records
 
     @property
     def variant_labels(self) -> list[str]:
         return [v.variant for v in self.variants]
 
 
-def load_run(directory: Path) -> tuple[Manifest, list[TrialResult]]:
-    """The manifest and the results of a run folder, results in (variant, case, repeat) order."""
+def load_run(directory: Path) -> tuple[Manifest, list[CompactResult]]:
+    """The manifest and the results of a run folder, compact, in (variant, case, repeat) order."""
     if not (directory / MANIFEST_FILE).is_file():
         raise HarnessError(f"{directory}: not a run folder (no {MANIFEST_FILE})")
-    try:
-        manifest = Manifest.read(directory)
-    except (ValueError, TypeError) as exc:
-        raise HarnessError(f"{directory / MANIFEST_FILE}: unreadable manifest ({exc})") from None
-    results = sorted(read_results(directory / RESULTS_FILE), key=lambda t: (variant_key(t), trial_order(t)))
+    manifest = Manifest.read(directory)  # an unreadable one raises ManifestError, naming the file
+    results = sorted(read_compact_results(directory / RESULTS_FILE), key=lambda t: (variant_key(t), trial_order(t)))
     return manifest, results
 
 
@@ -155,7 +157,7 @@ def _parse_variant_spec(spec: str, keys: Sequence[VariantKey]) -> dict[str, Any]
     return fields
 
 
-def has_graded_scores(results: Sequence[TrialResult]) -> bool:
+def has_graded_scores(results: Sequence[TrialRecord]) -> bool:
     """True when some score says more than pass/fail (a judge scale, weighted graders): only then is the
     score column more than a copy of the pass rate."""
     return any(
@@ -175,7 +177,7 @@ def _metrics(manifest: Manifest, options: ReportOptions, scored: bool) -> tuple[
 
 
 def comparisons_for(
-    results: list[TrialResult],
+    results: Sequence[TrialRecord],
     ordered: Sequence[VariantKey],
     baseline: VariantKey | None,
     metrics: Sequence[str],
@@ -243,5 +245,5 @@ def build_report(directory: Path, options: ReportOptions | None = None) -> RunRe
         metrics=metrics, margin=margin, tolerance=tolerance, gate_mode=str(gate.get("mode", "default")),
         all_pairs=options.all_pairs, variants=summaries, comparisons=comparisons, pareto_metric=pareto_metric,
         pareto=pareto, cases=case_details(results, [label_of(k) for k in keys]), has_scores=scored,
-        calibration=calibration, notes=notes,
+        calibration=calibration, notes=notes, directory=directory,
     )  # fmt: skip

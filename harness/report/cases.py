@@ -1,14 +1,20 @@
-"""Per-case drill-down: the inputs each prompt version sent, and every variant's outputs and grades."""
+"""Per-case drill-down: the inputs each prompt version sent, and every variant's outputs and grades.
+
+A report keeps every case's counts (from compact records) but the inputs, outputs and grades only of the
+cases a page shows, read in a second pass over results.jsonl (``load_case_details``).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from harness.stats.cases import trial_order
-from harness.store import TrialResult
+from harness.store import RESULTS_FILE, TrialRecord, TrialResult, read_results
 
 
 @dataclass(frozen=True)
@@ -17,12 +23,13 @@ class Message:
     content: str
 
 
-@dataclass(frozen=True)
+# slots: a report of a large run holds one CaseDetail and CaseVariant per case.
+@dataclass(frozen=True, slots=True)
 class CaseVariant:
-    """One variant's trials of one case, in repeat order."""
+    """One variant's trials of one case, in repeat order (full records only for the cases a page shows)."""
 
     variant: str
-    trials: list[TrialResult]
+    trials: tuple[TrialRecord, ...]
 
     @property
     def passed(self) -> int:
@@ -71,11 +78,11 @@ class CaseVariant:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseDetail:
     case_id: str
-    inputs: dict[str, list[Message]]  # prompt version -> messages sent
-    variants: list[CaseVariant]
+    inputs: Mapping[str, list[Message]]  # prompt version -> messages sent (none when built from compact records)
+    variants: tuple[CaseVariant, ...]
 
     @property
     def disagrees(self) -> bool:
@@ -114,23 +121,37 @@ def request_messages(request: dict[str, Any]) -> list[Message]:
     return messages
 
 
-def case_details(results: Sequence[TrialResult], variant_labels: Sequence[str]) -> list[CaseDetail]:
+# Shared by every case built from compact records: a large run's report holds one CaseDetail per case.
+_NO_INPUTS: Mapping[str, list[Message]] = MappingProxyType({})
+
+
+def case_details(results: Sequence[TrialRecord], variant_labels: Sequence[str]) -> list[CaseDetail]:
     """One entry per case id (sorted), its variants in report order."""
-    by_case: dict[str, dict[str, list[TrialResult]]] = {}
+    by_case: dict[str, list[TrialRecord]] = {}
     for trial in results:
-        by_case.setdefault(trial.case_id, {}).setdefault(trial.variant, []).append(trial)
+        by_case.setdefault(trial.case_id, []).append(trial)
     details = []
     for case_id in sorted(by_case):
-        per_variant = by_case[case_id]
+        per_variant: dict[str, list[TrialRecord]] = {}
+        for trial in by_case.pop(case_id):  # a large run's grouping is let go case by case
+            per_variant.setdefault(trial.variant, []).append(trial)
         inputs: dict[str, list[Message]] = {}
         variants = []
         for label in variant_labels:
-            trials = sorted(per_variant.get(label, []), key=trial_order)
+            trials = tuple(sorted(per_variant.get(label, ()), key=trial_order))
             if not trials:
                 continue
             variants.append(CaseVariant(label, trials))
-            prompt = trials[0].prompt
-            if prompt not in inputs and trials[0].request:
-                inputs[prompt] = request_messages(trials[0].request)
-        details.append(CaseDetail(case_id, inputs, variants))
+            first = trials[0]
+            if first.prompt not in inputs and isinstance(first, TrialResult) and first.request:
+                inputs[first.prompt] = request_messages(first.request)
+        details.append(CaseDetail(case_id, inputs or _NO_INPUTS, tuple(variants)))
     return details
+
+
+def load_case_details(directory: Path, case_ids: Collection[str], variant_labels: Sequence[str]) -> list[CaseDetail]:
+    """``case_details`` from full records, for the given cases only: one more pass over the run's results."""
+    wanted = set(case_ids)
+    if not wanted:
+        return []
+    return case_details([r for r in read_results(directory / RESULTS_FILE) if r.case_id in wanted], variant_labels)

@@ -72,6 +72,10 @@ def flip_lines(item: GatedComparison, limit: int = DEFAULT_MAX_FLIPS, indent: st
     lines = [f"{indent}{len(item.flips)} case(s) {what}:"]
     for flip in item.flips[:limit]:
         lines.append(f"{indent}  {flip_summary(flip, binary)}")
+        if not flip.loaded:
+            read = sum(1 for f in item.flips if f.loaded)
+            lines.append(f"{indent}    (outputs are read back for the first {read} cases only: see results.jsonl)")
+            continue
         lines.append(f"{indent}    baseline:  {clip(flip.baseline_output)}")
         lines.append(f"{indent}    candidate: {clip(flip.candidate_output)}")
         if flip.why:

@@ -14,7 +14,7 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
 from harness.report.build import RunReport
-from harness.report.cases import CaseDetail
+from harness.report.cases import CaseDetail, load_case_details
 from harness.report.chart import chart_points, cost_quality_svg
 from harness.report.table import (
     METRIC_NAMES,
@@ -29,9 +29,11 @@ from harness.report.table import (
 from harness.report.text import comparison_heading, header_line
 from harness.store import GradeRecord, TrialResult
 
-# Above this many cases the page keeps the ones worth reading (verdicts disagree, then failures) so it stays
-# openable; every trial is still in results.jsonl.
+# Above this many cases, or trials in them, the page keeps the cases worth reading (verdicts disagree, then
+# failures, then by case id) so it stays openable and its outputs need not all be held in memory; every trial
+# is still in results.jsonl, every case's counts in report.json.
 MAX_CASES = 2000
+MAX_TRIALS = 10_000
 MAX_OUTPUT_CHARS = 4000
 
 
@@ -65,11 +67,32 @@ def clip(text: str | None) -> str:
     return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more characters in results.jsonl)"
 
 
+def _trials(case: CaseDetail) -> int:
+    return sum(len(v.trials) for v in case.variants)
+
+
 def shown_cases(cases: list[CaseDetail]) -> list[CaseDetail]:
-    if len(cases) <= MAX_CASES:
+    """The cases the drill-down lists, in case id order: all of them unless there are more than MAX_CASES or
+    MAX_TRIALS; then the best-ranked ones within both limits (always at least one)."""
+    if len(cases) <= MAX_CASES and sum(_trials(c) for c in cases) <= MAX_TRIALS:
         return cases
     ranked = sorted(cases, key=lambda c: (not c.disagrees, not c.failing, c.case_id))[:MAX_CASES]
-    return sorted(ranked, key=lambda c: c.case_id)
+    chosen: list[CaseDetail] = []
+    total = 0
+    for case in ranked:
+        total += _trials(case)
+        if chosen and total > MAX_TRIALS:
+            break
+        chosen.append(case)
+    return sorted(chosen, key=lambda c: c.case_id)
+
+
+def drilldown(report: RunReport) -> list[CaseDetail]:
+    """The shown cases with their inputs, outputs and grades, read from the run folder's full records."""
+    shown = shown_cases(report.cases)
+    if report.directory is None:
+        return shown
+    return load_case_details(report.directory, [c.case_id for c in shown], report.variant_labels)
 
 
 def render_html(report: RunReport) -> str:
@@ -78,7 +101,7 @@ def render_html(report: RunReport) -> str:
     guard_js, main_js = _asset("guard.js"), _asset("report.js")
     points, _ = chart_points(report)
     svg = cost_quality_svg(report)
-    cases = shown_cases(report.cases)
+    cases = drilldown(report)
     details = [
         {"title": f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}",
          "lines": comparison_notes(c) + flip_lines(c, limit=50)}
@@ -104,7 +127,9 @@ def render_html(report: RunReport) -> str:
         notes=report.notes,
         cases=cases,
         cases_left_out=len(report.cases) - len(cases),
+        cases_total=len(report.cases),
         max_cases=MAX_CASES,
+        max_trials=MAX_TRIALS,
         verdict=verdict,
         grade_verdict=grade_verdict,
         clip=clip,

@@ -26,7 +26,7 @@ import numpy as np
 from harness.stats.intervals import Interval, clustered_proportion_ci, pass_rate_ci, undefined_interval
 from harness.stats.kappa import LEVEL, RESAMPLES, kappa_interval, quadratic_weights
 from harness.stats.seeding import derive_seed, seed_from
-from harness.store import TrialResult
+from harness.store import TrialRecord, TrialResult
 
 PASS, FAIL = "pass", "fail"
 _PASS_WORDS = {"pass": PASS, "passed": PASS, "true": PASS, "yes": PASS,
@@ -215,14 +215,14 @@ def human_label(label: Any, scale: Mapping[str, Any], threshold: float) -> tuple
     return (FAIL, None) if label == 0 else None
 
 
-def calibration_from_results(results: Iterable[TrialResult], seed: int | None = None, level: float = LEVEL,
+def calibration_from_results(results: Iterable[TrialRecord], seed: int | None = None, level: float = LEVEL,
                              resamples: int = RESAMPLES) -> Calibration | None:
     """Judge–human agreement per judge configuration, or None when no trial has both a label and a judge.
 
     Deterministic: trials are ordered by (case, variant, repeat), and the bootstrap seed defaults to a hash of
     the labelled trials' ids, so the same results always give the same report.
     """
-    rows: dict[str, list[tuple[TrialResult, Any]]] = defaultdict(list)
+    rows: dict[str, list[tuple[TrialRecord, Any]]] = defaultdict(list)
     for result in results:
         if result.label is None:
             continue
@@ -239,7 +239,7 @@ def calibration_from_results(results: Iterable[TrialResult], seed: int | None = 
     return Calibration(judges, seed)
 
 
-def _calibrate(key: str, rows: list[tuple[TrialResult, Any]], seed: int, level: float,
+def _calibrate(key: str, rows: list[tuple[TrialRecord, Any]], seed: int, level: float,
                resamples: int) -> JudgeCalibration:
     rows = sorted(rows, key=lambda row: (row[0].case_id, row[0].variant, row[0].repeat))
     first = rows[0][1].details
@@ -269,7 +269,7 @@ def _calibrate(key: str, rows: list[tuple[TrialResult, Any]], seed: int, level: 
         if shown_human != shown_judge:
             disagreements.append(Disagreement(result.case_id, result.variant, result.repeat, str(shown_human),
                                               str(shown_judge), str(details.get("reason") or grade.reason),
-                                              _snippet(result.output or "")))
+                                              result.output_snippet))
     return JudgeCalibration(
         judge=key, model=str(first.get("model", "")), labelled=len(rows) - len(unusable), undecided=undecided,
         unusable_labels=tuple(unusable),
@@ -278,11 +278,6 @@ def _calibrate(key: str, rows: list[tuple[TrialResult, Any]], seed: int, level: 
                         seed=seed, resamples=resamples) if fine else None,
         disagreements=tuple(disagreements),
     )
-
-
-def _snippet(text: str, limit: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- agreement among a judge's own votes -------------------------------------------------------------------
@@ -307,7 +302,9 @@ class VoteAgreement:
 
 
 def vote_agreement(results: Iterable[TrialResult]) -> list[VoteAgreement]:
-    """Per judge configuration, how much its votes disagreed, over every trial it graded with several votes."""
+    """Per judge configuration, how much its votes disagreed, over every trial it graded with several votes.
+
+    Needs full results: a ``CompactResult`` keeps judge grades of labelled trials only."""
     shares: dict[str, list[float]] = defaultdict(list)
     for result in results:
         for grade in result.grades:

@@ -2,6 +2,9 @@
 
 Quality rules (spec §2): a provider error counts as score 0; a trial without error whose graders could not
 decide (``passed is None``) is left out of quality and counted as undecided.
+
+Every function takes a stored ``TrialRecord`` or its ``CompactResult`` (what reports over large runs hold):
+they read only the attributes the two share.
 """
 
 from __future__ import annotations
@@ -11,17 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.store import TrialResult, variant_label
+from harness.store import TrialRecord, variant_label
 
 VariantKey = tuple[str, str, float]  # (model, prompt, temperature)
 QUALITY_METRICS = ("pass_rate", "score")
 METRICS = ("pass_rate", "score", "cost", "latency_p95")
 
-_INPUT_TOKEN_KEYS = ("prompt_tokens", "input_tokens")
-_OUTPUT_TOKEN_KEYS = ("completion_tokens", "output_tokens")
 
-
-def variant_key(trial: TrialResult) -> VariantKey:
+def variant_key(trial: TrialRecord) -> VariantKey:
     return (trial.model, trial.prompt, float(trial.temperature))
 
 
@@ -38,33 +38,38 @@ def resolve_variant(spec: VariantKey | str, keys: Iterable[VariantKey]) -> Varia
     raise KeyError(f"no variant {spec!r}; known: {', '.join(label_of(k) for k in known)}")
 
 
-def trial_order(trial: TrialResult) -> tuple[str, int, str]:
+def trial_order(trial: TrialRecord) -> tuple[str, int, str]:
     return (trial.case_id, trial.repeat, trial.trial_id)
 
 
-def by_variant(results: Iterable[TrialResult]) -> dict[VariantKey, list[TrialResult]]:
+def by_variant(results: Iterable[TrialRecord]) -> dict[VariantKey, list[TrialRecord]]:
     """Trials per variant: variants sorted by key, each variant's trials by (case id, repeat, trial id).
 
     results.jsonl lists trials in completion order, which varies with concurrency, while every bootstrap
     draws cases by position (and float sums depend on order): sorting here makes a replay's numbers equal.
     """
-    grouped: dict[VariantKey, list[TrialResult]] = {}
+    grouped: dict[VariantKey, list[TrialRecord]] = {}
     for trial in results:
         grouped.setdefault(variant_key(trial), []).append(trial)
     return {key: sorted(grouped[key], key=trial_order) for key in sorted(grouped)}
 
 
-def is_undecided(trial: TrialResult) -> bool:
+def is_undecided(trial: TrialRecord) -> bool:
     return trial.error is None and trial.passed is None
 
 
-def pass_value(trial: TrialResult) -> float | None:
+def pass_value(trial: TrialRecord) -> float | None:
     if trial.error is not None:
         return 0.0
-    return None if trial.passed is None else float(trial.passed)
+    if trial.passed is None:
+        return None
+    # Constants, not float(passed): one shared object instead of one per trial in a large run's tables.
+    if trial.passed is True:
+        return 1.0
+    return 0.0 if trial.passed is False else float(trial.passed)
 
 
-def score_value(trial: TrialResult) -> float | None:
+def score_value(trial: TrialRecord) -> float | None:
     if trial.error is not None:
         return 0.0
     if trial.passed is None:
@@ -75,48 +80,41 @@ def score_value(trial: TrialResult) -> float | None:
     return float(np.clip(trial.score, 0.0, 1.0))
 
 
-def error_value(trial: TrialResult) -> float:
+def error_value(trial: TrialRecord) -> float:
     return 0.0 if trial.error is None else 1.0
 
 
-def cost_value(trial: TrialResult) -> float | None:
+def cost_value(trial: TrialRecord) -> float | None:
     return trial.cost
 
 
-def latency_seconds(trial: TrialResult) -> float | None:
+def latency_seconds(trial: TrialRecord) -> float | None:
     # A failed call's latency is the time to the failure (often a timeout), not a response time.
     if trial.error is not None or trial.latency_ms is None:
         return None
     return trial.latency_ms / 1000.0
 
 
-def _first_token_count(usage: Mapping[str, int], names: tuple[str, ...]) -> float | None:
-    for name in names:
-        if name in usage and usage[name] is not None:
-            return float(usage[name])
-    return None
+def input_tokens(trial: TrialRecord) -> float | None:
+    return trial.tokens_in
 
 
-def input_tokens(trial: TrialResult) -> float | None:
-    return _first_token_count(trial.usage, _INPUT_TOKEN_KEYS)
+def output_tokens(trial: TrialRecord) -> float | None:
+    return trial.tokens_out
 
 
-def output_tokens(trial: TrialResult) -> float | None:
-    return _first_token_count(trial.usage, _OUTPUT_TOKEN_KEYS)
-
-
-def judge_cost_value(trial: TrialResult) -> float | None:
+def judge_cost_value(trial: TrialRecord) -> float | None:
     return trial.judge_cost
 
 
-QUALITY_VALUE: dict[str, Callable[[TrialResult], float | None]] = {
+QUALITY_VALUE: dict[str, Callable[[TrialRecord], float | None]] = {
     "pass_rate": pass_value,
     "score": score_value,
 }
 
 
 def case_values(
-    trials: Iterable[TrialResult], value: Callable[[TrialResult], float | None]
+    trials: Iterable[TrialRecord], value: Callable[[TrialRecord], float | None]
 ) -> dict[str, list[float]]:
     """Per case id, the values of its trials that have one (cases without any are left out)."""
     per_case: dict[str, list[float]] = {}
@@ -131,7 +129,7 @@ def case_means(per_case: Mapping[str, list[float]]) -> dict[str, float]:
     return {case_id: float(np.mean(values)) for case_id, values in per_case.items()}
 
 
-def case_groups(trials: Iterable[TrialResult]) -> dict[str, str]:
+def case_groups(trials: Iterable[TrialRecord]) -> dict[str, str]:
     """Each case's group; a case without one is its own group, so ungrouped cases stay independent units."""
     groups: dict[str, str] = {}
     for trial in trials:
@@ -175,7 +173,7 @@ class CaseTable:
         return min((len(v) for v in self.values.values()), default=0)
 
 
-def case_table(trials: Iterable[TrialResult], metric: str) -> CaseTable:
+def case_table(trials: Iterable[TrialRecord], metric: str) -> CaseTable:
     """Per-case values for a comparison metric; latency uses per-case mean seconds of successful calls."""
     if metric in QUALITY_VALUE:
         return CaseTable(case_values(trials, QUALITY_VALUE[metric]))

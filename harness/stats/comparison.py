@@ -33,7 +33,7 @@ from harness.stats.intervals import Interval, grouped_mean_ci, grouped_se, json_
 from harness.stats.paired import Mover, align_cases, holm_adjust, one_sided_p, paired_comparison
 from harness.stats.power import mde, mde_sentence, omega2_from_run, required_cases, required_repeats
 from harness.stats.seeding import derive_seed
-from harness.store import TrialResult
+from harness.store import TrialRecord
 
 GROUPED_ONE_SIDED_T = "CR1 clustered t (one-sided)"
 QUANTILE_PERMUTATION = "paired permutation (swap within case)"
@@ -238,8 +238,8 @@ def _estimate(values: np.ndarray, metric: str) -> float | None:
 
 
 def _measure(
-    base_trials: list[TrialResult],
-    cand_trials: list[TrialResult],
+    base_trials: list[TrialRecord],
+    cand_trials: list[TrialRecord],
     base_label: str,
     cand_label: str,
     metric: str,
@@ -329,7 +329,7 @@ def apply_holm(comparisons: Sequence[Comparison], strict: bool = False) -> list[
 
 
 def compare(
-    results: Iterable[TrialResult],
+    results: Iterable[TrialRecord],
     baseline_variant: VariantKey | str,
     candidates: Sequence[VariantKey | str] | None = None,
     metric: str = "pass_rate",
@@ -367,8 +367,8 @@ def compare(
 
 
 def compare_runs(
-    results_a: Iterable[TrialResult],
-    results_b: Iterable[TrialResult],
+    results_a: Iterable[TrialRecord],
+    results_b: Iterable[TrialRecord],
     metric: str = "pass_rate",
     margin: float = 0.05,
     tolerance: float = 0.0,

@@ -18,7 +18,7 @@ from harness.stats.costlat import (
 from harness.stats.intervals import Interval
 from harness.stats.seeding import derive_seed
 from harness.stats.summary import quality_interval
-from harness.store import TrialResult
+from harness.store import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ParetoPoint:
 
 
 def pareto_summary(
-    results: Iterable[TrialResult],
+    results: Iterable[TrialRecord],
     metric: str = "pass_rate",
     margin: float = 0.05,
     level: float = 0.95,

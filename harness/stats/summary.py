@@ -35,7 +35,7 @@ from harness.stats.intervals import (
     pass_rate_ci,
 )
 from harness.stats.seeding import derive_seed, seed_from
-from harness.store import TrialResult
+from harness.store import TrialRecord
 
 __all__ = ["VariantSummary", "summarize_variants", "seed_from", "proportion_interval", "quality_interval"]
 
@@ -165,44 +165,49 @@ def _latency_intervals(
 
 def _summarize_one(
     key: VariantKey,
-    trials: list[TrialResult],
+    trials: list[TrialRecord],
     level: float,
     seed: int,
     guarantee: bool,
     n_resamples: int,
 ) -> VariantSummary:
+    # Each per-case table is let go as soon as its numbers are out: with 100,000 cases one table is ~15 MB.
     label = label_of(key)
     trials_per_case: dict[str, int] = {}
     for trial in trials:
         trials_per_case[trial.case_id] = trials_per_case.get(trial.case_id, 0) + 1
     notes: list[str] = []
-    groups = case_groups(trials)
-    grouped = has_groups(groups)
-    n_groups = len(set(groups.values())) if grouped else None
+    all_groups = case_groups(trials)
+    grouped = has_groups(all_groups)
+    n_groups = len(set(all_groups.values())) if grouped else None
     if grouped and n_groups is not None and n_groups < 20:
         notes.append(f"only {n_groups} case groups: quality intervals may be unreliable")
+    groups = all_groups if grouped else None
+    del all_groups
 
     passes = case_table(trials, "pass_rate")
-    pass_ci = quality_interval(passes.values, groups if grouped else None, level, guarantee)
-    if len(passes.values) < len(trials_per_case):
-        notes.append(f"{len(trials_per_case) - len(passes.values)} cases have no decided trial")
+    pass_ci = quality_interval(passes.values, groups, level, guarantee)
+    decided_cases, k_max = len(passes.values), passes.k_max
+    if decided_cases < len(trials_per_case):
+        notes.append(f"{len(trials_per_case) - decided_cases} cases have no decided trial")
+    flakiness = variance_components(passes.values, level) if k_max >= 2 else None
+    del passes
     scored = any(t.score is not None for t in trials)
-    score_ci = None
-    if scored:
-        score_ci = quality_interval(case_table(trials, "score").values, groups if grouped else None, level)
-    errors = case_values(trials, error_value)
-    flakiness = variance_components(passes.values, level) if passes.k_max >= 2 else None
+    score_ci = quality_interval(case_table(trials, "score").values, groups, level) if scored else None
+    del groups
+    error_rate = proportion_interval(case_values(trials, error_value), level, guarantee)
 
     costs = case_values(trials, cost_value)
     cost_means = [float(np.mean(v)) for v in costs.values()]
+    cost_total = float(sum(sum(v) for v in costs.values())) if costs else None
+    del costs
     cost_ci = (
-        studentized_bootstrap_ci(
-            cost_means, level, derive_seed(seed, label, "cost"), n_resamples, passes.k_max
-        )
+        studentized_bootstrap_ci(cost_means, level, derive_seed(seed, label, "cost"), n_resamples, k_max)
         if cost_means
         else None
     )
     spread = cost_summary(cost_means)
+    del cost_means
     judge_costs = [t.judge_cost for t in trials if t.judge_cost is not None]
     p50, p95, latency_note = _latency_intervals(
         case_values(trials, latency_seconds), level, derive_seed(seed, label, "latency"), n_resamples
@@ -220,16 +225,16 @@ def _summarize_one(
         k_max=max(trials_per_case.values()),
         pass_rate=pass_ci,
         score=score_ci,
-        error_rate=proportion_interval(errors, level, guarantee),
+        error_rate=error_rate,
         undecided_trials=sum(1 for t in trials if is_undecided(t)),
-        undecided_cases=len(trials_per_case) - len(passes.values),
+        undecided_cases=len(trials_per_case) - decided_cases,
         flakiness=flakiness,
         tokens_in_per_case=_mean_of_case_means(case_values(trials, input_tokens)),
         tokens_out_per_case=_mean_of_case_means(case_values(trials, output_tokens)),
         cost_per_case=cost_ci,
         cost_median=spread["median"],
         cost_p90=spread["p90"],
-        cost_total=float(sum(sum(v) for v in costs.values())) if costs else None,
+        cost_total=cost_total,
         judge_cost_total=float(sum(judge_costs)) if judge_costs else None,
         judge_cost_per_case=_mean_of_case_means(case_values(trials, judge_cost_value)),
         latency_p50_s=p50,
@@ -240,7 +245,7 @@ def _summarize_one(
 
 
 def summarize_variants(
-    results: Iterable[TrialResult],
+    results: Iterable[TrialRecord],
     level: float = 0.95,
     seed: int = 0,
     guarantee: bool = False,
