@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import secrets
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.plan import Shard
-from harness.store import RESULTS_FILE, Manifest, read_results, run_dir
+from harness.store import RESULTS_FILE, Manifest, atomic_file, read_results, run_dir
 
 
 @dataclass
@@ -145,9 +143,8 @@ def _write_results(runs: Sequence[tuple[Path, Manifest]], path: Path) -> tuple[i
     """Stream every input's records into ``path`` (atomically); return (records, finished records)."""
     seen: dict[str, Path] = {}
     records = finished = 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with atomic_file(path) as out:
             for directory, _ in runs:
                 for record in read_results(directory / RESULTS_FILE):
                     if record.trial_id in seen:
@@ -160,12 +157,7 @@ def _write_results(runs: Sequence[tuple[Path, Manifest]], path: Path) -> tuple[i
                     out.write(record.to_json() + "\n")
                     records += 1
                     finished += record.finished
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the merge wrote nothing else; leave no empty run folder behind
         raise

@@ -104,15 +104,16 @@ def signed_interval(interval: Interval | None, metric: str) -> str:
     return f"{text} [{signed(interval.low, metric)}, {signed(interval.high, metric)}]"
 
 
-def amount(value: float | None, metric: str) -> str:
-    """An unsigned size (an MDE) in the metric's units."""
+def amount(value: float | None, metric: str, percent_sign: bool = False) -> str:
+    """An unsigned value in the metric's units: a size (an MDE) in points, or with ``percent_sign`` a level
+    (an estimate) in percent."""
     if value is None:
         return "–"
     if metric == "cost":
         return money(value)
     if metric.startswith("latency"):
         return f"{value:.3f}s"
-    return f"{value * 100:.1f}"
+    return pct(value) if percent_sign else f"{value * 100:.1f}"
 
 
 def disclosure(interval: Interval | None) -> str:

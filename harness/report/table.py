@@ -172,16 +172,6 @@ def _repeats_key(k: float) -> str:
     return "inf" if k == float("inf") else str(int(k))
 
 
-def _estimate(value: float | None, metric: str) -> str:
-    if value is None:
-        return "–"
-    if metric == "cost":
-        return money(value)
-    if metric.startswith("latency"):
-        return f"{value:.3f}s"
-    return pct(value)
-
-
 def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) -> Table | None:
     """One row per comparison; ``show_baseline`` adds the baseline's name (all pairs, two runs)."""
     if not comparisons:
@@ -195,7 +185,8 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
             Cell(METRIC_NAMES.get(c.metric, c.metric)),
             Cell(f"{c.n_cases}×{k_text(*c.k_candidate)}",
                  f"{c.n_cases} shared cases; k baseline {k_text(*c.k_baseline)}, candidate {k_text(*c.k_candidate)}"),
-            Cell(f"{_estimate(c.baseline_estimate, c.metric)} → {_estimate(c.candidate_estimate, c.metric)}",
+            Cell(f"{amount(c.baseline_estimate, c.metric, percent_sign=True)} → "
+                 f"{amount(c.candidate_estimate, c.metric, percent_sign=True)}",
                  "over the shared cases"),
             Cell(signed_interval(c.ci95, c.metric), disclosure(c.ci95)),
             Cell(f"{p_value(c.p_value)} ({c.p_method})", "one-sided p for 'candidate worse'"),

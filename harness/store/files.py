@@ -1,0 +1,93 @@
+"""File safety for a run folder: whole files replaced by a rename, never half-written, and a lock that keeps
+a second process out of a run that is still being written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from harness.errors import HarnessError
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, binary: bool = False, mode_of: Path | None = None) -> Iterator[IO[Any]]:
+    """A temporary file that replaces ``path`` by a rename when the block ends, flushed to disk first; if the
+    block raises it is removed and ``path`` is left as it was. Readers see the old or the new file.
+
+    ``mode_of``: a file whose permissions the new one takes (mkstemp makes it private otherwise).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+            if mode_of is not None:
+                os.chmod(tmp, stat.S_IMODE(mode_of.stat().st_mode))
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file via a temporary file and a rename: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as fh:
+        fh.write(text)
+
+
+def remove_stale_temporaries(directory: Path, names: Iterable[str]) -> None:
+    """Delete ``atomic_file``'s temporaries of the files ``names``: a kill between create and rename leaves
+    one behind."""
+    if not directory.is_dir():
+        return
+    for name in names:
+        for stale in directory.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+class RunLock:
+    """An exclusive lock on a run folder while a process writes to it (``fcntl.flock``, POSIX only).
+
+    A second ``--resume`` of a run that is still going would rewrite its results under it and run its
+    in-flight trials twice; it stops with a message instead. The kernel drops the lock when the holder
+    dies, even by SIGKILL, so a killed run never leaves a stale lock behind.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.NAME
+        self._fh: IO[bytes] | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; runs are simply not guarded
+            return self
+        self._fh = self.path.open("ab")
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise RunInUseError(f"{self.path.parent} is being written by another harness process; wait for it "
+                                "to finish (or stop it) before resuming") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
+
+
+class RunInUseError(HarnessError):
+    pass

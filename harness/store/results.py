@@ -1,0 +1,164 @@
+"""results.jsonl: one JSON line per finished trial, appended and flushed at once.
+
+The file is only ever appended to, so a crash or Ctrl-C loses no finished trial; a torn last line (a kill
+mid-write) is detected on reading and dropped, so its trial is redone on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Container, Iterator
+from pathlib import Path
+from typing import IO
+
+from harness.errors import RunIncompleteError
+from harness.store.files import atomic_file, remove_stale_temporaries
+from harness.store.manifest import MANIFEST_FILE
+from harness.store.records import TrialResult
+
+RESULTS_FILE = "results.jsonl"
+
+
+def run_dir(reports_root: Path, suite: str, run_id: str) -> Path:
+    return reports_root / suite / run_id
+
+
+def read_results(path: Path) -> Iterator[TrialResult]:
+    """Yield the results of a results.jsonl, skipping a torn or corrupt line.
+
+    When a trial id occurs twice (two processes wrote to one run), the first complete record wins.
+    """
+    seen: set[str] = set()
+    for line in _complete_lines(path):
+        record = _parse(line)
+        if record is None or record.trial_id in seen:
+            continue
+        seen.add(record.trial_id)
+        yield record
+
+
+def _complete_lines(path: Path) -> Iterator[bytes]:
+    # Bytes, not text: a kill can cut a multi-byte character in two, and that must not stop the reading.
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            # A line without its newline was cut by a kill mid-write: not a finished trial.
+            if line.endswith(b"\n") and line.strip():
+                yield line
+
+
+def finished_ids(path: Path) -> set[str]:
+    """Ids of trials a resume skips. Trials that ended in an error worth retrying are redone."""
+    return {r.trial_id for r in read_results(path) if r.finished}
+
+
+def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
+    """Make a results file ready for a resume; return the ids of the trials it need not run again.
+
+    Records of planned trials that will be redone (an error worth retrying) are dropped, as are a torn last
+    line, corrupt lines and repeated ids, so after the resume every trial id occurs exactly once. Records
+    of trials outside ``planned`` (another ``--model`` filter, say) are kept as they are. The file is
+    rewritten atomically, and only when something has to go; leftover temporary files of a killed run are
+    removed.
+    """
+    remove_stale_temporaries(path.parent, (RESULTS_FILE, MANIFEST_FILE))
+    if not path.exists():
+        return set()
+    keep: list[bool] = []
+    kept: set[str] = set()
+    clean = True
+    with path.open("rb") as fh:
+        for line in fh:
+            record = _parse(line) if line.endswith(b"\n") else None
+            wanted = (
+                record is not None and record.trial_id not in kept
+                and (record.finished or record.trial_id not in planned)
+            )
+            if wanted:
+                kept.add(record.trial_id)  # type: ignore[union-attr]
+            keep.append(wanted)
+            clean = clean and wanted
+    if not clean:
+        _rewrite_keeping(path, keep)
+    return kept
+
+
+def _parse(line: bytes) -> TrialResult | None:
+    if not line.strip():
+        return None
+    try:
+        # UnicodeDecodeError is a ValueError: a line with broken UTF-8 counts as corrupt.
+        return TrialResult.from_dict(json.loads(line))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _rewrite_keeping(path: Path, keep: list[bool]) -> None:
+    # The rewritten results keep the permissions the run gave them.
+    with atomic_file(path, binary=True, mode_of=path) as out, path.open("rb") as src:
+        for wanted, line in zip(keep, src, strict=False):
+            if wanted:
+                out.write(line)
+
+
+class ResultsWriter:
+    """Appends one line per trial and flushes it to the OS at once.
+
+    On open, a torn last line left by a kill is cut off so the file stays valid JSON Lines.
+    """
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _truncate_torn_tail(path)
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, result: TrialResult) -> None:
+        try:
+            self._fh.write(result.to_json() + "\n")
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:  # a full disk or a vanished folder: stop the run with a message, not a trace
+            raise RunIncompleteError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        # A failing disk was already reported by ``write``; closing must not raise over that report.
+        with contextlib.suppress(OSError):
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        # Walk back to the last newline; everything after it is a torn write.
+        pos = size
+        chunk = 4096
+        while pos > 0:
+            start = max(0, pos - chunk)
+            fh.seek(start)
+            data = fh.read(pos - start)
+            idx = data.rfind(b"\n")
+            if idx >= 0:
+                cut = start + idx + 1
+                if cut < size:
+                    fh.truncate(cut)
+                return
+            pos = start
+        fh.truncate(0)
