@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.execute.backoff import RETRY_AFTER_CEILING
 from harness.execute.provider import CallFailed, Completion
-from harness.execute.scheduler import RETRY_AFTER_CEILING, Attempted, Scheduler
+from harness.execute.scheduler import Attempted, Scheduler
 from harness.plan import Trial, iter_trials
 from harness.render import Request
 from harness.store import TrialError

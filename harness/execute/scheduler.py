@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from harness.execute.backoff import backoff_delay
 from harness.execute.provider import CallFailed, Completion
 from harness.plan import Trial
 from harness.render import Request
@@ -24,9 +25,6 @@ from harness.suite.model import RetrySettings
 CallFn = Callable[[Trial, Request], Awaitable[Completion]]
 FinishFn = Callable[[Trial, Request, "Attempted"], Awaitable[None]]
 RenderFn = Callable[[Trial], Request]
-
-
-RETRY_AFTER_CEILING = 120.0  # seconds: the longest Retry-After honoured as given
 
 
 @dataclass
@@ -180,12 +178,7 @@ class Scheduler:
             self.report.down[trial.model.id] = state.down
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            # The server said when: retrying sooner only earns another 429. A ceiling still bounds a wild
-            # value, and a little jitter keeps many workers from returning in lockstep.
-            return min(max(self.retry.max_delay, RETRY_AFTER_CEILING), retry_after) + self.rng.uniform(0, 0.1)
-        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-        return self.rng.uniform(0, ceiling)
+        return backoff_delay(attempt, retry_after, self.retry, self.rng)
 
 
 def _empty_request(trial: Trial) -> Request:

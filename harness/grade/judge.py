@@ -37,12 +37,14 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from harness.execute.backoff import backoff_delay
 from harness.grade._common import RenderFailed, opt_choice, opt_mapping, opt_str, render
 from harness.grade._judge_parse import Scale, VerdictError, parse_reply
 from harness.grade._judge_prompt import JudgePrompt, JudgeTemplate, build_prompt, response_format, transcript
 from harness.grade._judge_votes import Outcome, Vote, combine_votes
 from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output, register
 from harness.render import Request
+from harness.suite.model import RetrySettings
 
 if TYPE_CHECKING:
     from harness.execute.provider import Completion
@@ -52,8 +54,8 @@ MAX_VOTES = 25
 # Judge calls retry transient failures (429, 5xx, timeouts) a couple of times on their own: the scheduler's
 # retries cover the graded model's call, not the grading after it.
 ATTEMPTS = 3
-BASE_DELAY = 0.5
-MAX_DELAY = 20.0
+_RNG = random.Random()
+JUDGE_RETRY = RetrySettings(max_attempts=ATTEMPTS, base_delay=0.5, max_delay=20.0)
 
 
 @register
@@ -209,7 +211,7 @@ class Judge(Grader):
             except CallFailed as failure:
                 if not failure.retryable or attempt == ATTEMPTS:
                     raise
-                await self.sleep(_backoff(attempt, failure.retry_after))
+                await self.sleep(backoff_delay(attempt, failure.retry_after, JUDGE_RETRY, _RNG))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- the grade ---------------------------------------------------------------------------------------
@@ -265,12 +267,6 @@ def _candidate_text(output: Output) -> str:
 def _add(total: dict[str, int], usage: Mapping[str, int]) -> None:
     for key, value in usage.items():
         total[key] = total.get(key, 0) + int(value)
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(MAX_DELAY, retry_after) + random.uniform(0, 0.1)
-    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))
 
 
 def _check_template(field: str, text: str | None) -> None:
