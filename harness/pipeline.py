@@ -27,6 +27,7 @@ from harness.execute.provider import Completion, call
 from harness.execute.scheduler import Attempted, ExecuteReport, Scheduler
 from harness.grade.base import Grade, GradeContext, Output
 from harness.grade.runner import combine, grade_output
+from harness.history.gitinfo import git_info
 from harness.plan import Shard, Trial, iter_trials
 from harness.render import Request, case_vars, render_request
 from harness.store import (
@@ -118,7 +119,11 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         raise HarnessError(f"nothing to resume: {directory} does not exist")
     directory.mkdir(parents=True, exist_ok=True)
     with RunLock(directory):
-        return _run_locked(suite, options, run_id, directory)
+        outcome = _run_locked(suite, options, run_id, directory)
+    from harness.history.index import record_run_quietly
+
+    record_run_quietly(directory, options.reports_root)
+    return outcome
 
 
 def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path) -> RunOutcome:
@@ -153,7 +158,7 @@ def _new_manifest(suite: Suite, options: RunOptions, run_id: str, modes: dict[st
         models=[m.id for m in suite.models if not options.models or m.id in options.models],
         prompts=[p for p in suite.prompts if not options.prompts or p in options.prompts],
         temperatures=list(suite.temperatures), repeats=suite.repeats, trials_planned=planned,
-        started_at=time.time(), shard=str(options.shard) if options.shard else None,
+        started_at=time.time(), shard=str(options.shard) if options.shard else None, git=git_info(suite.dir),
         settings={"baseline": vars(suite.baseline), "gate": {"metrics": list(suite.gate.metrics),
                   "margin": suite.gate.margin, "tolerance": suite.gate.tolerance, "mode": suite.gate.mode}},
     )

@@ -35,7 +35,8 @@ def latest_run(suite_dir: Path) -> Path | None:
 def resolve_runs(spec: str, reports_root: Path = Path("reports")) -> list[Path]:
     """Run folders named by ``spec``.
 
-    Accepted: a run folder (or its results.jsonl / manifest.json); ``SUITE@RUN_ID`` or ``SUITE@latest``;
+    Accepted: a run folder (or its results.jsonl / manifest.json); ``SUITE@RUN_ID``, ``SUITE@latest`` or
+    ``SUITE@BRANCH`` (the newest run made on that git branch, from the history index);
     ``SUITE/RUN_ID`` under ``reports_root``; a suite name (its latest run); a run id (that run of every suite
     that has one, e.g. ``harness run suites/ --run-id pr-42`` then ``harness gate pr-42``); a suite's report
     folder (its latest run); a reports root such as ``reports/`` (the latest run of each suite in it; none is
@@ -47,8 +48,11 @@ def resolve_runs(spec: str, reports_root: Path = Path("reports")) -> list[Path]:
             raise HarnessError(f"{spec!r}: expected SUITE@RUN_ID (or SUITE@latest)")
         folder = reports_root / suite
         path = latest_run(folder) if run_id == LATEST else folder / run_id
+        if path is not None and not _is_run(path) and run_id != LATEST:
+            path = _latest_on_branch(reports_root, suite, run_id)
         if path is None or not _is_run(path):
-            raise HarnessError(f"{spec}: no such run under {folder}/" + _available(folder))
+            raise HarnessError(f"{spec}: no such run under {folder}/ and no run of branch {run_id!r} in the "
+                               "history index" + _available(folder))
         return [path]
     path = Path(spec)
     if path.is_file() and path.name in (RESULTS_FILE, MANIFEST_FILE):
@@ -80,6 +84,22 @@ def resolve_runs(spec: str, reports_root: Path = Path("reports")) -> list[Path]:
             return named
     raise HarnessError(f"{spec}: not a run folder, SUITE@RUN_ID, suite name, run id or suite file "
                        f"(run ids and suite names are looked up under {reports_root}/)")
+
+
+def resolve_one(spec: str, reports_root: Path = Path("reports")) -> Path:
+    """Exactly one run folder named by ``spec`` (as ``resolve_runs``): for commands that take one run."""
+    found = resolve_runs(spec, reports_root)
+    if len(found) != 1:
+        raise HarnessError(f"{spec}: names {len(found)} runs ({', '.join(str(p) for p in found[:5])}); "
+                           "give one, e.g. SUITE@RUN_ID")  # fmt: skip
+    return found[0]
+
+
+def _latest_on_branch(reports_root: Path, suite: str, branch: str) -> Path | None:
+    """``SUITE@main``: the newest run of the suite made on that git branch (from the history index)."""
+    from harness.history.index import HistoryIndex
+
+    return HistoryIndex(reports_root).latest_on_branch(suite, branch)
 
 
 def _available(folder: Path) -> str:

@@ -27,6 +27,8 @@ COMMANDS = {
     "cassettes": "cassettes",
     "calibrate": "calibrate",
     "merge": "merge",
+    "history": "history",
+    "view": "view",
 }
 
 

@@ -25,13 +25,17 @@ def command(run_a: str, run_b: str, fmt: str, metrics: tuple[str, ...], output: 
             reports_root: Path) -> int:  # fmt: skip
     """Compare RUN_B against RUN_A (the baseline): each variant against the same variant, paired on case id.
 
+    A run is a run folder, SUITE@RUN_ID, SUITE@latest, SUITE@BRANCH (newest run of that git branch), a
+    suite name (its latest run) or a run id.
+
     Cases or variants present in one run only are listed, not dropped silently.
     """
-    from harness.report.locate import locate_run
     from harness.report.runs import compare_run_dirs, render_comparison
+    from harness.run_names import resolve_one
     from harness.store import write_atomic
 
-    result = compare_run_dirs(locate_run(run_a, reports_root), locate_run(run_b, reports_root), metrics or None)
+    dir_a, dir_b = resolve_one(run_a, reports_root), resolve_one(run_b, reports_root)
+    result = compare_run_dirs(dir_a, dir_b, metrics or None)
     text = render_comparison(result, fmt)
     if output is not None:
         write_atomic(output, text)

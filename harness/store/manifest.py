@@ -34,6 +34,7 @@ class Manifest:
     trials_done: int = 0
     shard: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    git: dict[str, Any] | None = None  # {"commit", "branch", "dirty"} of the suite's work tree, if any
 
     def write(self, directory: Path) -> None:
         write_atomic(directory / MANIFEST_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
