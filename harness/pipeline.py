@@ -25,6 +25,7 @@ from harness.execute.clients import ClientPool, choose_modes
 from harness.execute.progress import RunProgress
 from harness.execute.provider import Completion, call
 from harness.execute.scheduler import Attempted, ExecuteReport, Scheduler
+from harness.execute.tool_loop import RoundTrip, ToolBox, loop_grade, run_round_trip
 from harness.grade.base import Grade, GradeContext, Output
 from harness.grade.runner import combine, grade_output
 from harness.history.gitinfo import git_info
@@ -247,7 +248,11 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
     progress = RunProgress(outcome.planned - outcome.skipped_done, enabled=options.progress)
 
     async def do_call(trial: Trial, request: Request) -> Completion:
-        return await call(pool.client(trial.model.id), request, trial.model.timeout)
+        client = pool.client(trial.model.id)
+        box = ToolBox.for_trial(suite, trial)
+        if box is None:
+            return await call(client, request, trial.model.timeout)
+        return await run_round_trip(lambda step: call(client, step, trial.model.timeout), request, box)
 
     async def finish(trial: Trial, request: Request, attempted: Attempted) -> None:
         # Cancellation (Ctrl-C) can only land on an await: a trial is graded and written whole, or not at all.
@@ -317,6 +322,7 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
         tool_calls=[{"name": c.name, "arguments": c.arguments, "id": c.id} for c in completion.tool_calls]
         if completion else [],
         finish_reason=completion.finish_reason if completion else None,
+        transcript=list(completion.transcript) if isinstance(completion, RoundTrip) else [],
         grades=[GradeRecord(grader=g.grader, passed=g.passed, score=g.score, reason=g.reason, error=g.error,
                             weight=g.weight, usage=dict(g.usage) if g.usage else None, cost=g.cost,
                             details=dict(g.details) if g.details else None) for g in grades],
@@ -334,8 +340,12 @@ async def _grade(suite: Suite, trial: Trial, request: Request, completion: Compl
         render=lambda text: render_text(text, variables, f"grader of case {trial.case.id!r}"),
         suite_dir=str(suite.dir), services=services, sample=request.sample,
     )
-    output = Output(completion.text, completion.tool_calls, completion.finish_reason)
+    steps = completion.steps if isinstance(completion, RoundTrip) else ()
+    output = Output(completion.text, completion.tool_calls, completion.finish_reason, steps)
     specs = [(g.grader, g.weight) for g in (*suite.graders, *trial.case.graders)]
     grades = await grade_output(specs, output, ctx)
+    stopped = loop_grade(completion)
+    if stopped is not None:
+        grades.append(stopped)
     passed, score = combine(grades, suite.threshold)
     return grades, passed, score

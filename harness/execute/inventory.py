@@ -2,11 +2,15 @@
 
 Expected match keys are computed from requests built by the ``openai`` SDK itself (the same URL joining and
 body serialisation a run uses), so "missing" here means exactly "would miss on replay". Judge requests depend
-on the graded outputs, so they can only be counted, not predicted.
+on the graded outputs, so they can only be counted, not predicted. A tool round trip's later steps depend on
+the recorded replies too: they are found by walking the round trip through the cassette, offline, with the
+suite's tool results (so tool functions run, as in a replay).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +20,8 @@ import openai
 from openai._models import FinalRequestOptions
 
 from harness.execute.cassette import Cassette, cassette_path, match_key, open_cassette
-from harness.execute.provider import NO_KEY_PLACEHOLDER, make_client
+from harness.execute.provider import NO_KEY_PLACEHOLDER, CallFailed, Completion, make_client, recorded_completion
+from harness.execute.tool_loop import ToolBox, run_round_trip
 from harness.plan import Trial, iter_trials
 from harness.render import SAMPLE_HEADER, Request, render_request
 from harness.suite.model import Suite
@@ -60,13 +65,39 @@ def inventory(suite: Suite, cassettes_root: Path) -> list[ModelInventory]:
         client = make_client(model, NO_KEY_PLACEHOLDER, None, 1)
         expected: dict[str, Trial] = {}
         for trial, request in pairs:
-            expected.setdefault(request_key(client, request), trial)
+            box = ToolBox.for_trial(suite, trial)
+            keys = [request_key(client, request)] if box is None else _round_trip_keys(client, cassette, request, box)
+            for key in keys:
+                expected.setdefault(key, trial)
         recorded = set(cassette.keys()) if cassette is not None else set()
-        missing = [trial for key, trial in expected.items() if key not in recorded]
+        missing = list({id(t): t for key, t in expected.items() if key not in recorded}.values())
         unused = sorted(recorded - set(expected))
         out.append(ModelInventory(model_id, path, len(recorded), len(expected), missing, unused,
                                   exists=cassette is not None))
     return out
+
+
+class _Unrecorded(Exception):
+    pass
+
+
+def _round_trip_keys(client: openai.AsyncOpenAI, cassette: Cassette | None, request: Request,
+                     box: ToolBox) -> list[str]:
+    """The match keys of a round trip's steps, as far as the cassette holds them (plus the first missing)."""
+    keys: list[str] = []
+
+    async def lookup(step: Request) -> Completion:
+        key = request_key(client, step)
+        keys.append(key)
+        found = cassette.lookup(key) if cassette is not None else None
+        if found is None:
+            raise _Unrecorded
+        return recorded_completion(step.api, found.content)
+
+    # The walk ends where the recordings (or valid replies) do.
+    with contextlib.suppress(_Unrecorded, CallFailed, ValueError):
+        asyncio.run(run_round_trip(lookup, request, box))
+    return keys
 
 
 def judge_cassettes(suite: Suite, cassettes_root: Path) -> list[tuple[str, Path, int]]:

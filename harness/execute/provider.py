@@ -112,6 +112,13 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> 
     return completion
 
 
+def recorded_completion(api: str, content: bytes) -> Completion:
+    """A recorded response body as the completion a call would have returned (for offline walks)."""
+    if api == "chat":
+        return _from_chat(ChatCompletion.model_validate_json(content))
+    return _from_text(TextCompletion.model_validate_json(content))
+
+
 def _usage(usage: Any) -> dict[str, int]:
     if usage is None:
         return {}
@@ -138,6 +145,9 @@ def _from_chat(chat: Any) -> Completion:
         for c in (message.tool_calls or [])
         if getattr(c, "function", None) is not None
     )
+    legacy = getattr(message, "function_call", None)  # the older `functions` API: one call, no id
+    if legacy is not None and not calls:
+        calls = (ToolCall(name=legacy.name or "", arguments=legacy.arguments or ""),)
     return Completion(text=message.content or "", tool_calls=calls, finish_reason=choice.finish_reason,
                       usage=_usage(getattr(chat, "usage", None)))
 

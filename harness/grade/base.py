@@ -60,6 +60,12 @@ class Output:
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
+    # Each model turn's calls in a tool round trip, in order (empty: one call, whose calls are tool_calls).
+    steps: tuple[tuple[ToolCall, ...], ...] = ()
+
+    @property
+    def call_steps(self) -> tuple[tuple[ToolCall, ...], ...]:
+        return self.steps or (self.tool_calls,)
 
 
 @dataclass

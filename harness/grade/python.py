@@ -38,8 +38,11 @@ def _relative_file(module: str) -> PurePosixPath:
     return PurePosixPath(*parts).with_suffix(".py")
 
 
-def load_function(reference: str, suite_dir: str) -> Callable[..., Any]:
+def load_function(reference: str, suite_dir: str, grader: bool = True) -> Callable[..., Any]:
     """Load ``module:function`` from a file inside ``suite_dir``, by path and under a private name.
+
+    ``grader`` checks that the function takes ``(output, context)``; tool functions (``tool_functions:``)
+    take the model's arguments instead and skip that check.
 
     Loading by path (not by import name through ``sys.path``) is what keeps ``os:system`` or an installed
     package from being reached: only files inside the suite folder can be named. This is not a sandbox;
@@ -77,6 +80,8 @@ def load_function(reference: str, suite_dir: str) -> Callable[..., Any]:
     target = getattr(loaded, function, None)
     if not callable(target):
         raise GraderConfigError("function", f"{relative} has no function {function!r}")
+    if not grader:
+        return target
     try:
         inspect.signature(target).bind(None, None)
     except TypeError as exc:

@@ -21,6 +21,43 @@ from harness.store import RESULTS_FILE, TrialRecord, TrialResult, read_results
 class Message:
     role: str
     content: str
+    images: tuple[str, ...] = ()  # data: URLs of the message's image parts, shown as thumbnails
+
+
+def _image_url(part: Any) -> str | None:
+    if isinstance(part, dict) and part.get("type") == "image_url":
+        url = (part.get("image_url") or {}).get("url")
+        return url if isinstance(url, str) else None
+    return None
+
+
+def message_view(message: Mapping[str, Any]) -> Message:
+    """One sent or received message for reading: its text, images apart (as thumbnails, never as base64
+    text), and any tool calls or the call a tool result answers."""
+    role = str(message.get("role", "?"))
+    content = message.get("content")
+    images: list[str] = []
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            url = _image_url(part)
+            if url is None:
+                texts.append(part["text"] if isinstance(part, dict) and isinstance(part.get("text"), str)
+                             else _text(part))
+            elif url.startswith("data:"):
+                images.append(url)
+            else:
+                texts.append(f"[image {url}]")
+        text = "\n".join(texts)
+    else:
+        text = "" if content is None else _text(content)
+    calls = [c.get("function") or {} for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    if isinstance(message.get("function_call"), dict):
+        calls.append(message["function_call"])
+    lines = [f"call {c.get('name', '?')}({c.get('arguments', '')})" for c in calls]
+    if role in ("tool", "function"):
+        role = f"{role} result" + (f" · {message['name']}" if message.get("name") else "")
+    return Message(role, "\n".join(filter(None, [text, *lines])), tuple(images))
 
 
 # slots: a report of a large run holds one CaseDetail and CaseVariant per case.
@@ -106,11 +143,7 @@ def _text(content: Any) -> str:
 def request_messages(request: dict[str, Any]) -> list[Message]:
     """What was sent: chat messages, or the prompt of the legacy completions endpoint."""
     if isinstance(request.get("messages"), list):
-        messages = [
-            Message(str(m.get("role", "?")), _text(m.get("content")) if m.get("content") is not None else "")
-            for m in request["messages"]
-            if isinstance(m, dict)
-        ]
+        messages = [message_view(m) for m in request["messages"] if isinstance(m, dict)]
     elif "prompt" in request:
         messages = [Message("prompt", _text(request["prompt"]))]
     else:
@@ -118,6 +151,9 @@ def request_messages(request: dict[str, Any]) -> list[Message]:
     if request.get("tools"):
         names = [str((t.get("function") or {}).get("name", "?")) for t in request["tools"] if isinstance(t, dict)]
         messages.append(Message("tools", ", ".join(names)))
+    if request.get("functions"):
+        names = [str(f.get("name", "?")) for f in request["functions"] if isinstance(f, dict)]
+        messages.append(Message("functions (legacy)", ", ".join(names)))
     return messages
 
 

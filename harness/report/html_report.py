@@ -14,7 +14,7 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
 from harness.report.build import RunReport
-from harness.report.cases import CaseDetail, load_case_details
+from harness.report.cases import CaseDetail, Message, load_case_details, message_view
 from harness.report.chart import chart_points, cost_quality_svg
 from harness.report.table import (
     METRIC_NAMES,
@@ -65,6 +65,11 @@ def clip(text: str | None) -> str:
     if len(text) <= MAX_OUTPUT_CHARS:
         return text
     return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more characters in results.jsonl)"
+
+
+def transcript(trial: TrialResult) -> list[Message]:
+    """A tool round trip's messages after the request, for the drill-down."""
+    return [message_view(m) for m in trial.transcript if isinstance(m, dict)]
 
 
 def _trials(case: CaseDetail) -> int:
@@ -133,4 +138,5 @@ def render_html(report: RunReport) -> str:
         verdict=verdict,
         grade_verdict=grade_verdict,
         clip=clip,
+        transcript=transcript,
     )

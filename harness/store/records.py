@@ -77,6 +77,8 @@ class TrialResult(TrialOutcome):
     output: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str | None = None
+    # A tool round trip's messages after the request: assistant turns, tool results, the final answer.
+    transcript: list[dict[str, Any]] = field(default_factory=list)
     grades: list[GradeRecord] = field(default_factory=list)
     # None when the trial errored or a grader could not decide: neither a pass nor a fail.
     passed: bool | None = None

@@ -15,10 +15,11 @@ from harness.grade._common import is_template  # what graders render, so load an
 from harness.grade.base import GraderConfigError, build_grader, grader_class, grader_names
 from harness.suite.datasets import SUPPORTED, iter_rows
 from harness.suite.model import Case, GraderSpec
+from harness.suite.tools import case_tool_results
 from harness.suite.yamlread import line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
 
-RESERVED_CASE_KEYS = {"id", "vars", "messages", "graders", "label", "group", "description"}
+RESERVED_CASE_KEYS = {"id", "vars", "messages", "graders", "label", "group", "description", "tool_results"}
 # Options the loader fills in itself; a suite setting them could point the python grader elsewhere.
 LOADER_OPTIONS = ("suite_dir", "root")
 # Graders whose string options are not templates over the case's variables: the judge renders its own
@@ -40,6 +41,8 @@ class LoadContext:
     root: Path
     model_ids: frozenset[str] = frozenset()
     judge_defaults: Mapping[str, Any] | None = None  # the suite's `judge:` mapping, defaults for judge graders
+    # Functions the prompts declare, so a case's tool result for any other is refused (None: not checked).
+    declared_functions: frozenset[str] | None = None
     # Files that grader options referenced (`schema_file`, `rubric_file`, ...), for the suite's hash and
     # for --changed-since; appended to as graders are built.
     referenced: list[Path] = field(default_factory=list)
@@ -216,6 +219,7 @@ def build_case(
         raise SuiteError(at("messages"), "messages must be a list of {role, content} mappings")
     graders = build_graders(row.get("graders"), join_field(field, "graders"), ctx, at("graders"))
     group = row.get("group")
+    tool_results = case_tool_results(row, at("tool_results"), ctx.declared_functions)
     return Case(
         id=str(case_id),
         vars=plain(variables),
@@ -224,6 +228,7 @@ def build_case(
         label=row.get("label"),
         group=None if group is None else str(group),
         location=location,
+        tool_results=tool_results,
     )
 
 

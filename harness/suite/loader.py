@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 
 from harness.errors import Location, SuiteError, SuiteErrors
+from harness.render_parts import is_shorthand
 from harness.suite.cases import LoadContext, build_graders, case_stream, did_you_mean
 from harness.suite.model import (
     Baseline,
@@ -33,7 +34,9 @@ from harness.suite.model import (
     RetrySettings,
     Suite,
 )
+from harness.suite.parts import check_case_images, check_prompt_images, check_text_only_endpoints
 from harness.suite.prices import known_price
+from harness.suite.tools import declared_functions, load_tool_settings
 from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
 
@@ -147,6 +150,11 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     ctx = LoadContext(file, suite_dir, project_root(suite_dir),
                       frozenset(m.id for m in (*models, *judges)), data.get("judge"))
     prompts, prompt_files = _prompts(data["prompts"], ctx, data.get("tools") or [])
+    params = plain(data.get("params") or {})
+    declared = set().union(*(declared_functions(p, params, *(m.params for m in models)) for p in prompts.values()))
+    ctx = replace(ctx, declared_functions=frozenset(declared))
+    tool_results, tool_functions, max_tool_turns = load_tool_settings(data, str(suite_dir), file, declared)
+    check_text_only_endpoints(models, prompts)
     graders = build_graders(data.get("graders"), "graders", ctx, Location(file, line_of(data, "graders")))
     raw_cases = data.get("cases") or []
     case_files = [
@@ -164,7 +172,7 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         prompts=prompts,
         temperatures=tuple(float(t) for t in data.get("temperatures", [0.0])),
         repeats=int(data.get("repeats", 1)),
-        params=plain(data.get("params") or {}),
+        params=params,
         seed=int(data.get("seed", 0)),
         vars=plain(data.get("vars") or {}),
         graders=graders,
@@ -174,6 +182,9 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         retry=RetrySettings(**(data.get("retry") or {})),
         case_source=lambda: case_stream(raw_cases, ctx),
         cases_location=Location(file, line_of(data, "cases") or data.line, "cases"),
+        tool_results=tool_results,
+        tool_functions=tool_functions,
+        max_tool_turns=max_tool_turns,
     )
     if check_cases:
         check_suite_cases(suite)  # builds every case's graders, so their referenced files are known after
@@ -274,6 +285,7 @@ def _prompts(
         if isinstance(spec, list):
             spec = {"messages": spec}
         prompts[name] = _prompt_version(name, spec, loc, source_file, suite_tools)
+        check_prompt_images(spec.get("messages") or [], loc.field, loc.file, ctx.suite_dir, ctx.root)
     return prompts, files
 
 
@@ -303,6 +315,7 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         messages.append(MessageTemplate(
             role=m["role"], content=plain(content), name=m.get("name"),
             tool_calls=tuple(plain(m.get("tool_calls") or [])), tool_call_id=m.get("tool_call_id"),
+            function_call=plain(m.get("function_call")),
         ))
     prompt_text = spec.get("prompt")
     if isinstance(prompt_text, str):
@@ -310,12 +323,20 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
     if not messages and prompt_text is None:
         raise SuiteError(loc, "a prompt version needs `messages` (chat) or `prompt` (completions)")
     tools = spec.get("tools", suite_tools)
+    flattening = spec.get("completion_template")
+    if isinstance(flattening, str):
+        where = Location(loc.file, value_line(spec, "completion_template") or loc.line,
+                         f"{loc.field}.completion_template")
+        needed |= check_template(flattening, where) - {"messages"}
     return PromptVersion(
         name=name,
         messages=tuple(messages),
         prompt=prompt_text,
         tools=tuple(plain(tools)),
         tool_choice=plain(spec.get("tool_choice")),
+        functions=tuple(plain(spec.get("functions") or [])),
+        function_call=plain(spec.get("function_call")),
+        completion_template=flattening,
         params=plain(spec.get("params") or {}),
         source=source,
         variables=frozenset(needed),
@@ -331,6 +352,8 @@ def _texts(content: Any) -> Iterator[str]:
         for part in content:
             if isinstance(part, Mapping) and isinstance(part.get("text"), str):
                 yield part["text"]
+            elif is_shorthand(part) and isinstance(part["image"], str):
+                yield part["image"]  # a templated image path: checked, and its variables required, like text
 
 
 def _baseline(data: LineDict, prompts: Mapping[str, PromptVersion], models: list[ModelSpec],
@@ -377,6 +400,7 @@ def check_suite_cases(suite: Suite) -> int:
                              f"duplicate case id {case.id!r} (first at {file}:{line})")
         seen[case.id] = (loc.file, loc.line)
         _check_vars(suite, case, loc, needs)
+        check_case_images(suite, case)
     if count == 0:
         where = suite.cases_location or Location(_display(suite.path), 1, "cases")
         raise SuiteError(where, "the suite has no cases")

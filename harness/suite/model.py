@@ -70,6 +70,7 @@ class MessageTemplate:
     name: str | None = None
     tool_calls: tuple[Mapping[str, Any], ...] = ()
     tool_call_id: str | None = None
+    function_call: Mapping[str, Any] | None = None  # a legacy assistant turn's call
     history: bool = False  # a placeholder where a case's message history goes
 
 
@@ -82,6 +83,10 @@ class PromptVersion:
     prompt: str | None = None  # legacy completions endpoint
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: Any = None
+    functions: tuple[Mapping[str, Any], ...] = ()  # the legacy form of tools
+    function_call: Any = None  # the legacy form of tool_choice
+    # How a chat prompt becomes the one text the completions endpoint takes (None: the documented default).
+    completion_template: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # file the version came from, for --changed-since
     variables: frozenset[str] = frozenset()  # template variables the version needs
@@ -117,10 +122,24 @@ class Case:
     label: Any = None
     group: str | None = None
     location: Location | None = None
+    tool_results: Mapping[str, Any] = field(default_factory=dict)  # static tool results by function name
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint([self.id, dict(self.vars), list(self.messages)])
+        parts: list[Any] = [self.id, dict(self.vars), list(self.messages)]
+        if self.tool_results:  # only when given, so ids of suites without round trips stay as they were
+            parts.append(dict(self.tool_results))
+        return fingerprint(parts)
+
+
+@dataclass(frozen=True)
+class ToolFunction:
+    """A Python function from the suite's folder that answers a tool call (``tool_functions:``)."""
+
+    name: str
+    reference: str  # "tools.py:get_weather"
+    function: Callable[..., Any] = field(compare=False)
+    location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,11 @@ class Suite:
     retry: RetrySettings = field(default_factory=RetrySettings)
     judges: Mapping[str, ModelSpec] = field(default_factory=dict)
     description: str = ""
+    # Tool round trips: results by function name (static values, or Python functions), and how many
+    # times the model may call tools before it must answer.
+    tool_results: Mapping[str, Any] = field(default_factory=dict)
+    tool_functions: Mapping[str, ToolFunction] = field(default_factory=dict)
+    max_tool_turns: int = 5
     # Cases are produced on demand so a 50 MB dataset streams instead of sitting in memory.
     case_source: Callable[[], Iterator[Case]] = field(default=lambda: iter(()), compare=False)
     files: tuple[Path, ...] = ()  # every file the suite read, for --changed-since

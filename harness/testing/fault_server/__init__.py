@@ -18,7 +18,8 @@ As a separate process, so a benchmark does not pay for the server's CPU in the m
 
 prints its base URL on stdout once it accepts connections; ``spawn_server`` wraps that.
 
-Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models``, ``GET /health``,
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``POST /v1/moderations`` (see
+``features`` for tool round trips, legacy function calls and images), ``GET /v1/models``, ``GET /health``,
 ``GET /_stats`` (counters as JSON) and ``POST /_reset`` (clears counters and attempt numbers).
 
 Modules: ``config`` (FaultConfig, Fault, command-line flags both ways), ``http1`` (the HTTP/1.1 layer),

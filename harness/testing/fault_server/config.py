@@ -13,6 +13,7 @@ HOST = "127.0.0.1"
 SAMPLE_HEADER = "x-harness-sample"
 DEFAULT_FAULT_PATHS = ("/v1/chat/completions", "/v1/completions")
 DEFAULT_MODELS = ("fault-server",)
+DEFAULT_MODERATION_WORDS = {"kill": "violence", "idiot": "harassment", "hate": "hate"}
 
 
 class Fault(str, Enum):
@@ -58,6 +59,10 @@ class FaultConfig:
         tool_call: Answer chat requests with one ``tool_calls`` entry and finish_reason ``"tool_calls"``.
         tool_name: The function name in that call; default: the first tool in the request, else ``"tool"``.
         tool_arguments: The call's arguments (sent as JSON); default ``{"text": <the reply text>}``.
+        tool_turns: With ``tool_call``, how many tool (or function) result messages a conversation needs
+            before the reply is a final text answer quoting the last result (see ``features``).
+        moderation_words: ``/v1/moderations`` flags an input containing one of these words (any case) for
+            the word's category.
         vary_by_sample: With temperature > 0 (absent counts as 1, as in the API), append a short suffix
             derived from the ``X-Harness-Sample`` header and the choice index, so repeats of one prompt
             get different (but reproducible) text.
@@ -79,6 +84,8 @@ class FaultConfig:
     tool_call: bool = False
     tool_name: str | None = None
     tool_arguments: dict[str, Any] | None = None
+    tool_turns: int = 1
+    moderation_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODERATION_WORDS))
     vary_by_sample: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
 
@@ -126,6 +133,7 @@ class FaultConfig:
             args += ["--tool-name", self.tool_name]
         if self.tool_arguments is not None:
             args += ["--tool-arguments", json.dumps(self.tool_arguments)]
+        args += ["--tool-turns", str(self.tool_turns), "--moderation-words", json.dumps(self.moderation_words)]
         if self.vary_by_sample:
             args.append("--vary-by-sample")
         for model in self.models:
@@ -158,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tool-call", action="store_true")
     p.add_argument("--tool-name", default=None)
     p.add_argument("--tool-arguments", type=json.loads, default=None, metavar="JSON")
+    p.add_argument("--tool-turns", type=int, default=1)
+    p.add_argument("--moderation-words", type=json.loads, default=DEFAULT_MODERATION_WORDS, metavar="JSON",
+                   help="word -> category that /v1/moderations flags")
     p.add_argument("--vary-by-sample", action="store_true")
     p.add_argument("--model", action="append", default=None, dest="models")
     return p
@@ -182,6 +193,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FaultConfig, int]:
         tool_call=ns.tool_call,
         tool_name=ns.tool_name,
         tool_arguments=ns.tool_arguments,
+        tool_turns=ns.tool_turns,
+        moderation_words=dict(ns.moderation_words),
         vary_by_sample=ns.vary_by_sample,
         models=tuple(ns.models) if ns.models else DEFAULT_MODELS,
     )

@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from . import features
 from .config import DEFAULT_MODELS, Fault, FaultConfig
 from .http1 import Request
 
@@ -103,6 +104,9 @@ def respond(config: FaultConfig, request: Request, fault: Fault | None, key: byt
     try:
         if request.path == "/v1/models" and request.method == "GET":
             return 200, json.dumps(_models(config)).encode(), "application/json", headers
+        if request.path == "/v1/moderations" and request.method == "POST":
+            reply = features.moderation(config, _json_body(request.body), "modr-" + key.hex()[:24])
+            return 200, json.dumps(reply).encode(), "application/json", headers
         if request.path in ("/v1/chat/completions", "/v1/completions") and request.method == "POST":
             payload = _json_body(request.body)
             chat = request.path == "/v1/chat/completions"
@@ -171,7 +175,8 @@ def _completion(config: FaultConfig, payload: dict[str, Any], key: bytes, sample
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "messages must be a list of objects", "messages")
         users = [m for m in messages if m.get("role") == "user"]
-        prompts = [_text_of(users[-1].get("content")) if users else ""]
+        last_user = users[-1].get("content") if users else ""
+        prompts = [features.final_prompt(messages) or _text_of(last_user) + features.image_summary(last_user)]
         prompt_tokens = sum(_count_tokens(_text_of(m.get("content"))) for m in messages)
     else:
         prompt = payload.get("prompt", "")
@@ -193,19 +198,12 @@ def _completion(config: FaultConfig, payload: dict[str, Any], key: bytes, sample
             index = len(choices)
             text = base + sample_suffix(sample, index) if vary else base
             text, finish = _truncate(text, max_tokens)
-            if chat and config.tool_call:
-                arguments = json.dumps(config.tool_arguments if config.tool_arguments is not None
-                                       else {"text": text})
-                name = config.tool_name or _first_tool(payload)
-                call = {
-                    "id": f"call_{digest(key, str(index).encode()).hex()[:24]}",
-                    "type": "function",
-                    "function": {"name": name, "arguments": arguments},
-                }
-                message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
-                choices.append({"index": index, "message": message, "finish_reason": "tool_calls",
-                                "logprobs": None})
-                completion_tokens += _count_tokens(arguments)
+            if chat and features.wants_tool_call(config, messages):
+                call_id = f"call_{digest(key, str(index).encode()).hex()[:24]}"
+                message, finish = features.tool_call_message(config, payload, call_id, text)
+                choices.append({"index": index, "message": message, "finish_reason": finish, "logprobs": None})
+                call = message.get("function_call") or message["tool_calls"][0]["function"]
+                completion_tokens += _count_tokens(call["arguments"])
             elif chat:
                 message = {"role": "assistant", "content": text, "refusal": None}
                 choices.append({"index": index, "message": message, "finish_reason": finish, "logprobs": None})
@@ -228,15 +226,6 @@ def _completion(config: FaultConfig, payload: dict[str, Any], key: bytes, sample
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
-
-
-def _first_tool(payload: dict[str, Any]) -> str:
-    tools = payload.get("tools")
-    if isinstance(tools, list) and tools and isinstance(tools[0], dict):
-        name = (tools[0].get("function") or {}).get("name")
-        if isinstance(name, str):
-            return name
-    return "tool"
 
 
 def _format_number(value: float) -> str:
