@@ -21,6 +21,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.execute.batch.runner import BatchOptions, BatchRunner, is_deferred
 from harness.execute.clients import ClientPool, choose_modes
 from harness.execute.progress import RunProgress
 from harness.execute.provider import Completion, call
@@ -61,6 +62,7 @@ class RunOptions:
         shard: run only this deterministic slice of the trials.
         concurrency: override every model's ``max_concurrency``.
         progress: show a progress bar / progress lines.
+        batch: how calls go by batch (``--batch``/``--no-batch``, limits, waiting); see docs/batch.md.
     """
 
     reports_root: Path = Path("reports")
@@ -74,6 +76,7 @@ class RunOptions:
     shard: Shard | None = None
     concurrency: int | None = None
     progress: bool = True
+    batch: BatchOptions = field(default_factory=BatchOptions)
 
 
 @dataclass
@@ -92,6 +95,7 @@ class RunOutcome:
     finished: int = 0  # trials stored by this run that a resume would keep
     # Trials stored by this run with an error a resume would redo, by error kind.
     unfinished_errors: Counter[str] = field(default_factory=Counter)
+    batches_pending: int = 0  # batches still running at the provider: a resume collects them
 
     @property
     def results_path(self) -> Path:
@@ -141,7 +145,7 @@ def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path)
     trials = _pending(iter_trials(suite, **filters), done_ids)
     try:
         with _sigterm_as_ctrl_c():
-            outcome.execute = asyncio.run(_execute(suite, options, modes, trials, outcome))
+            outcome.execute = asyncio.run(_execute(suite, options, modes, trials, outcome, done_ids))
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -240,8 +244,10 @@ def _finish_manifest(outcome: RunOutcome) -> None:
 
 
 async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], trials: Iterator[Trial],
-                   outcome: RunOutcome) -> ExecuteReport:
+                   outcome: RunOutcome, done_ids: set[str]) -> ExecuteReport:
     pool = ClientPool(suite, cassettes_root(suite, options.cassettes_root), modes)
+    batches = BatchRunner.open(suite, options.batch, outcome.directory, f"{suite.name}/{outcome.run_id}", pool,
+                               done_ids, options.progress)
     concurrency = {m.id: options.concurrency or m.max_concurrency for m in suite.models}
     services = {"clients": pool}
     writer = ResultsWriter(outcome.results_path)
@@ -251,10 +257,15 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         client = pool.client(trial.model.id)
         box = ToolBox.for_trial(suite, trial)
         if box is None:
+            if batches is not None and batches.uses_batch(trial.model):
+                return await batches.call_or_defer(trial, request)
             return await call(client, request, trial.model.timeout)
+        # A tool round trip needs each answer before its next request: it runs live, never by batch.
         return await run_round_trip(lambda step: call(client, step, trial.model.timeout), request, box)
 
     async def finish(trial: Trial, request: Request, attempted: Attempted) -> None:
+        if is_deferred(attempted):
+            return  # its answer comes from a batch, through this same function
         # Cancellation (Ctrl-C) can only land on an await: a trial is graded and written whole, or not at all.
         result = await grade_trial(suite, trial, request, attempted, services)
         writer.write(result)
@@ -271,8 +282,12 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
     )
     try:
         with progress:
-            report = await scheduler.run(trials)
-        complete = not (report.replay_misses or report.down or report.skipped_down)
+            report = await scheduler.run(batches.exclude(trials) if batches is not None else trials)
+            if batches is not None:
+                await batches.complete(finish)
+                outcome.batches_pending = batches.pending
+                outcome.notes.extend(batches.notes)
+        complete = not (report.replay_misses or report.down or report.skipped_down or outcome.batches_pending)
         if complete and not options.resume and not any(_filters(options).values()):
             # Only a whole-suite run knows every recording still in use; a partial one must keep the rest.
             for cassette, count in pool.prune_unused().items():
@@ -281,6 +296,8 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         return report
     finally:
         writer.close()
+        if batches is not None:
+            await batches.aclose()
         await pool.aclose()
 
 
@@ -305,6 +322,8 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
             grades, passed, score = [], None, None
             error = TrialError("grading", f"{type(exc).__name__}: {exc}")
     price = trial.model.price
+    if price is not None and completion is not None and completion.batch:
+        price = price.for_batch()
     usage = completion.usage if completion else {}
     cost = price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)) \
         if price is not None and usage else None
@@ -329,6 +348,7 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
         passed=passed, score=score, usage=dict(usage), cost=cost, judge_usage=judge_usage,
         judge_cost=judge_cost, latency_ms=attempted.latency_ms, attempts=attempted.attempts,
         error=error, label=trial.case.label, group=trial.case.group,
+        batch=bool(completion and completion.batch),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harness.cli.batch import batch_flags
 from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPLAY_MISS
 from harness.pipeline import RunOptions, RunOutcome
 from harness.suite.model import Suite
@@ -42,6 +43,10 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
         click.echo(f"interrupted: finished trials are saved. Resume with:\n  {resume_command(outcome)}", err=True)
         return EXIT_INTERRUPTED
     code = EXIT_OK
+    if outcome.batches_pending:
+        click.echo(f"\n{outcome.batches_pending} batch(es) submitted and still running; collect their results "
+                   f"with:\n  {resume_command(outcome)}\n(`harness batches {outcome.directory}` shows them)",
+                   err=True)
     misses = outcome.execute.replay_misses
     if misses:
         click.echo(f"\nreplay miss: {len(misses)} trial(s) have no recording in cassettes/:", err=True)
@@ -97,6 +102,7 @@ def resume_command(outcome: RunOutcome, record: str | None = None) -> str:
             words += [flag, value]
     if options.shard is not None:
         words += ["--shard", str(options.shard)]
+    words += batch_flags(options.batch)
     return shlex.join(words)
 
 

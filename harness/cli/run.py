@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 import click
 
+from harness.cli.batch import batch_options, batch_run_options
 from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPLAY_MISS
 
 
@@ -33,10 +35,11 @@ from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPL
               type=click.Choice(["summary", "table", "markdown", "json", "html"]), default=("summary",),
               show_default=True, help="What to print after the run (table: the full terminal report).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@batch_run_options
 def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resume_id: str | None,
             models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...], shard: str | None,
             concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path | None,
-            formats: tuple[str, ...], quiet: bool) -> int:
+            formats: tuple[str, ...], quiet: bool, **batch: Any) -> int:
     """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
     from harness.errors import HarnessError
     from harness.plan import Shard
@@ -60,6 +63,7 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
     # Every suite is loaded, and every needed key checked, before anything runs (or the heavy client
     # libraries are imported): a bad suite or a missing key fails at once, not after an hour of trials.
     suites = [load_suite(path) for path in suite_paths]
+    batching = batch_options(**batch)
     import os
 
     from harness.execute.clients import check_keys, choose_modes
@@ -83,7 +87,7 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
                 reports_root=reports_root, cassettes_root=cassettes_root, run_id=resume_id or run_id,
                 resume=bool(resume_id), record=record, models=list(models) or None,
                 prompts=list(prompts) or None, cases=list(cases) or None, shard=shard_spec,
-                concurrency=concurrency, progress=not quiet,
+                concurrency=concurrency, progress=not quiet, batch=batching,
             )
             print_run_header(suite, options)
             outcome = run_suite(suite, options)

@@ -50,10 +50,12 @@ MATCH_KEY_HEADER = "x-harness-match-key"
 # The upstream call's duration when it was recorded: a replay reports the recorded latency, so latency
 # statistics of a replayed run are reproduced exactly instead of measuring a local file read.
 LATENCY_HEADER = "x-harness-latency-ms"
+# Marks an answer that came from a batch job: it has no latency of its own and is billed at the batch rate.
+BATCH_HEADER = "x-harness-batch"
 # Part of every key: if the key recipe ever changes, old keys can never silently match new requests.
 _KEY_SCHEME = b"prompt-harness/replay/v1"
 REQUEST_HEADERS_KEPT = frozenset({"content-type"})
-RESPONSE_HEADERS_KEPT = frozenset({"content-type", LATENCY_HEADER})
+RESPONSE_HEADERS_KEPT = frozenset({"content-type", LATENCY_HEADER, BATCH_HEADER})
 DEFAULT_AUTOSAVE_EVERY = 100
 # An autosave rewrites the whole file, so it waits for at least this fraction of the cassette's size in new
 # recordings: the total written over a recording run stays within a constant factor of the final file.
@@ -169,6 +171,10 @@ class Interaction:
             return float(values[0]) if values else None
         except ValueError:
             return None
+
+    @property
+    def from_batch(self) -> bool:
+        return BATCH_HEADER in self.response["headers"]
 
     def same_exchange(self, other: Interaction) -> bool:
         """Equal but for the recorded latency, which varies between recordings of the same answer."""

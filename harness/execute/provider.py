@@ -37,6 +37,7 @@ class Completion:
     usage: dict[str, int] = field(default_factory=dict)
     # The latency stored with a recording (replays report it instead of their own near-zero time).
     recorded_latency_ms: float | None = None
+    batch: bool = False  # answered by a batch job: no latency of its own, billed at the batch rate
 
 
 class CallFailed(Exception):
@@ -109,6 +110,8 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> 
         RECORDED_LATENCY.reset(token)
     if "latency_ms" in holder:
         completion = replace(completion, recorded_latency_ms=holder["latency_ms"])
+    if holder.get("batch"):
+        completion = replace(completion, batch=True)
     return completion
 
 

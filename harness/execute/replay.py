@@ -59,6 +59,8 @@ __all__ = [
     "cassette_path",
     "close_cassette",
     "is_recordable",
+    "note_recorded",
+    "rebuild_response",
     "match_key",
     "open_cassette",
     "parse_mode",
@@ -202,7 +204,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             found = self.cassette.lookup(key)
             if found is not None:
                 self.hits += 1
-                _note_latency(found.latency_ms)
+                note_recorded(found)
                 return _rebuild(found, request)
             if self.mode is RecordMode.replay:
                 raise ReplayMiss(key=key, method=request.method, path=path, sample=sample,
@@ -231,7 +233,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         # Answer with what is stored (an unchanged answer keeps its first latency), so a recording run
         # reports exactly what its replays will.
         interaction = self.cassette.lookup(key) or interaction
-        _note_latency(interaction.latency_ms)
+        note_recorded(interaction)
         if self.cassette.autosave_due:
             # Off the event loop: serialising a large cassette would stall every other request.
             await asyncio.to_thread(self.cassette.save)
@@ -258,10 +260,20 @@ RECORDED_LATENCY: contextvars.ContextVar[dict[str, float] | None] = contextvars.
 )
 
 
-def _note_latency(latency_ms: float | None) -> None:
+def note_recorded(interaction: Interaction) -> None:
+    """Tell the caller what the answer's recording says about it: its latency, and whether a batch made it."""
     holder = RECORDED_LATENCY.get()
-    if holder is not None and latency_ms is not None:
-        holder["latency_ms"] = latency_ms
+    if holder is None:
+        return
+    if interaction.latency_ms is not None:
+        holder["latency_ms"] = interaction.latency_ms
+    if interaction.from_batch:
+        holder["batch"] = 1.0
+
+
+def rebuild_response(interaction: Interaction, request: httpx2.Request) -> httpx2.Response:
+    """The response a client gets for ``interaction``: what is stored is what is answered."""
+    return _rebuild(interaction, request)
 
 
 def _rebuild(interaction: Interaction, request: httpx2.Request) -> httpx2.Response:

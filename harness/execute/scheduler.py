@@ -155,7 +155,7 @@ class Scheduler:
             state.consecutive_connection_failures = 0
             state.successes += 1
             latency = completion.recorded_latency_ms
-            if latency is None:
+            if latency is None and not completion.batch:  # a batch answer has no response time of its own
                 latency = (time.perf_counter() - started) * 1000
             return Attempted(completion, None, attempt, latency)
 

@@ -93,6 +93,7 @@ class TrialResult(TrialOutcome):
     label: Any = None  # a human label carried over from the case, for judge calibration
     group: str | None = None
     finished_at: float | None = None
+    batch: bool = False  # the call went through a batch job (priced at the batch rate, no latency)
 
     @property
     def tokens_in(self) -> float | None:

@@ -217,14 +217,21 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
             provider=m.get("provider", "openai"),
             api_version=m.get("api_version"),
             api=m.get("api", "chat"),
-            price=Price(float(price["input"]), float(price["output"])) if price else known_price(m["name"]),
+            price=_price(price) if price else known_price(m["name"]),
             max_concurrency=int(m.get("max_concurrency", 8)),
             timeout=float(m.get("timeout", 60.0)),
             send_seed=bool(m.get("seed", True)),
             params=plain(m.get("params") or {}),
+            batch=bool(m.get("batch", False)),
             location=loc,
         ))
     return out
+
+
+def _price(raw: Mapping[str, Any]) -> Price:
+    batch = raw.get("batch")
+    return Price(float(raw["input"]), float(raw["output"]),
+                 Price(float(batch["input"]), float(batch["output"])) if batch else None)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -22,12 +22,21 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+# OpenAI's and Azure's Batch API bill half the live rate; used when a price names no batch rates of its own.
+BATCH_DISCOUNT = 0.5
+
+
 @dataclass(frozen=True)
 class Price:
-    """USD per 1M tokens."""
+    """USD per 1M tokens. ``batch``: the rates of calls made through a batch job, if not the usual discount."""
 
     input: float
     output: float
+    batch: Price | None = None
+
+    def for_batch(self) -> Price:
+        """The rates a batch call is billed at: ``batch`` if given, else ``BATCH_DISCOUNT`` of these."""
+        return self.batch or Price(self.input * BATCH_DISCOUNT, self.output * BATCH_DISCOUNT)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
@@ -52,6 +61,7 @@ class ModelSpec:
     timeout: float = 60.0
     send_seed: bool = True
     params: Mapping[str, Any] = field(default_factory=dict)
+    batch: bool = False  # send calls that need the API through the provider's Batch API (see docs/batch.md)
     location: Location | None = field(default=None, compare=False)
 
     @cached_property

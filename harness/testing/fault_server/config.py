@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .batch_faults import BatchFaults
+
 HOST = "127.0.0.1"
 SAMPLE_HEADER = "x-harness-sample"
 DEFAULT_FAULT_PATHS = ("/v1/chat/completions", "/v1/completions")
@@ -67,6 +69,7 @@ class FaultConfig:
             derived from the ``X-Harness-Sample`` header and the choice index, so repeats of one prompt
             get different (but reproducible) text.
         models: The ids listed by ``GET /v1/models``.
+        batch: How the Files and Batches endpoints behave (see ``BatchFaults``).
     """
 
     seed: int = 0
@@ -88,6 +91,7 @@ class FaultConfig:
     moderation_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODERATION_WORDS))
     vary_by_sample: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
+    batch: BatchFaults = field(default_factory=BatchFaults)
 
     def __post_init__(self) -> None:
         # Normalise plain strings to Fault up front, so a typo fails at construction and not mid-test.
@@ -138,6 +142,7 @@ class FaultConfig:
             args.append("--vary-by-sample")
         for model in self.models:
             args += ["--model", model]
+        args += ["--batch-polls", str(self.batch.polls_to_complete)]
         return args
 
 
@@ -171,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="word -> category that /v1/moderations flags")
     p.add_argument("--vary-by-sample", action="store_true")
     p.add_argument("--model", action="append", default=None, dest="models")
+    p.add_argument("--batch-polls", type=int, default=2, help="status requests a batch answers before it is done")
     return p
 
 
@@ -197,5 +203,6 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FaultConfig, int]:
         moderation_words=dict(ns.moderation_words),
         vary_by_sample=ns.vary_by_sample,
         models=tuple(ns.models) if ns.models else DEFAULT_MODELS,
+        batch=BatchFaults(polls_to_complete=ns.batch_polls),
     )
     return config, ns.port

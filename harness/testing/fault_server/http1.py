@@ -33,6 +33,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     keep_alive: bool
+    query: str = ""  # after the "?", for the list endpoints' paging
 
 
 async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
@@ -86,7 +87,8 @@ async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         body = await reader.readexactly(length)
     else:
         body = b""
-    return Request(method, target.split("?", 1)[0], headers, body, keep_alive)
+    path, _, query = target.partition("?")
+    return Request(method, path, headers, body, keep_alive, query)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -9,6 +9,7 @@ from collections import Counter, OrderedDict
 from types import TracebackType
 from typing import Any
 
+from .batches import BatchStore
 from .config import HOST, SAMPLE_HEADER, Fault, FaultConfig
 from .http1 import MAX_HEAD, HttpError, Request, read_request, write_response
 from .replies import choose_fault, digest, error_body, respond, unit
@@ -27,6 +28,7 @@ class App:
         self._attempts: OrderedDict[bytes, int] = OrderedDict()
         self._connections: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
+        self.batches = BatchStore()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -53,11 +55,13 @@ class App:
                 "in_flight": self._in_flight,
                 "max_in_flight": self._max_in_flight,
                 "distinct_requests": len(self._attempts),
+                "batches": self.batches.stats(),
             }
 
     def reset(self) -> None:
         with self._lock:
             self._attempts.clear()
+            self.batches.reset()
             in_flight = self._in_flight
             self._reset_counters()
             # Requests already being served still finish and decrement; keep the gauge consistent.
@@ -123,6 +127,11 @@ class App:
     async def _dispatch(self, request: Request, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return whether the connection may carry another."""
         path, method = request.path, request.method
+        if path.startswith(("/v1/files", "/v1/batches")):
+            status, body, content_type, headers = self.batches.handle(self.config, request)
+            write_response(writer, status, body, request.keep_alive, content_type, headers)
+            await writer.drain()
+            return request.keep_alive
         if path.startswith("/v1/"):
             return await self._api(request, writer)
         status = 200
