@@ -282,6 +282,8 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
     )
     try:
         with progress:
+            if batches is not None:
+                await batches.collect(finish)  # batches that ended while no process watched
             report = await scheduler.run(batches.exclude(trials) if batches is not None else trials)
             if batches is not None:
                 await batches.complete(finish)

@@ -29,6 +29,8 @@ COMMANDS = {
     "merge": "merge",
     "history": "history",
     "view": "view",
+    "batch": "batch",
+    "batches": "batches",
 }
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_OK, HarnessError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -73,3 +74,68 @@ def batch_flags(options: Any) -> list[str]:
     if limits.max_bytes != 200 * 1024 * 1024:
         words += ["--batch-max-bytes", str(limits.max_bytes)]
     return words
+
+
+def run_suite_of(run: str, reports_root: Any) -> tuple[Any, Any]:
+    """The suite (loaded from the manifest's file) and folder of a run."""
+    from harness.report.locate import locate_run
+    from harness.store import Manifest
+    from harness.suite import load_suite
+
+    directory = locate_run(run, reports_root)
+    manifest = Manifest.read(directory)
+    return load_suite(manifest.suite_file), directory
+
+
+@click.group("batch")
+def command() -> None:
+    """Batch files for other engines: export a suite's requests, import the engine's answers."""
+
+
+@command.command("export")
+@click.argument("suite_path", type=click.Path())
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The request file (JSONL).")
+@click.option("--run-id", default=None, help="Name of the run that will receive the answers.")
+@click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True)
+@click.option("--model", "models", multiple=True, help="Only this model id (repeatable).")
+@click.option("--prompt", "prompts", multiple=True, help="Only this prompt version (repeatable).")
+@click.option("--case", "cases", multiple=True, help="Only this case id (repeatable).")
+def export_command(suite_path: str, output: Path, run_id: str | None, reports_root: Path,
+                   models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...]) -> int:
+    """Write every trial's request as an OpenAI batch line (custom_id = trial id) and open a run for the answers."""
+    from harness.execute.batch.runner import BatchOptions
+    from harness.pipeline import RunOptions, run_suite
+    from harness.suite import load_suite
+
+    suite = load_suite(suite_path)
+    options = RunOptions(reports_root=reports_root, run_id=run_id, record="record", models=list(models) or None,
+                         prompts=list(prompts) or None, cases=list(cases) or None, progress=False,
+                         batch=BatchOptions(enabled=True, export_to=output))
+    outcome = run_suite(suite, options)
+    for note in outcome.notes:
+        click.echo(note, err=True)
+    click.echo(f"run {outcome.run_id} waits for the answers; when the engine is done:\n"
+               f"  harness batch import {outcome.directory} ANSWERS.jsonl", err=True)
+    return EXIT_OK
+
+
+@command.command("import")
+@click.argument("run")
+@click.argument("answers", type=click.Path(path_type=Path))
+@click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
+              show_default=True)
+@click.option("--cassettes", "cassettes_root", type=click.Path(path_type=Path), default=None,
+              help="Recordings folder [default: cassettes/ in the suite's project].")
+def import_command(run: str, answers: Path, reports_root: Path, cassettes_root: Path | None) -> int:
+    """Grade and store an engine's answer file (OpenAI batch output format) into the run and the cassettes."""
+    from harness.cli.output import print_run_summary
+    from harness.execute.batch.runner import BatchOptions
+    from harness.pipeline import RunOptions, run_suite
+
+    suite, directory = run_suite_of(run, reports_root)
+    options = RunOptions(reports_root=directory.parent.parent, cassettes_root=cassettes_root,
+                         run_id=directory.name, resume=True, progress=False,
+                         batch=BatchOptions(import_from=answers))
+    outcome = run_suite(suite, options)
+    return print_run_summary(outcome, ("summary",))

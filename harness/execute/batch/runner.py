@@ -18,14 +18,23 @@ from pathlib import Path
 
 import openai
 
+from harness.execute.batch.external import check_import, write_export
 from harness.execute.batch.ingest import CURRENT_ANSWER, Answer, BatchAnswerTransport, read_answers
-from harness.execute.batch.poll import BatchProgress, PollSettings, progress_note, wait_for
+from harness.execute.batch.poll import BatchProgress, PollSettings, progress_note, refresh, wait_for
 from harness.execute.batch.requests import BatchLimits, Spool, custom_ids, endpoint_url, request_line
 from harness.execute.batch.state import FOLDER, BatchState, Chunk
 from harness.execute.batch.submit import submit_chunk
 from harness.execute.cassette import slugify
 from harness.execute.clients import ClientPool
-from harness.execute.provider import NO_KEY_PLACEHOLDER, CallFailed, Completion, call, make_client, resolve_api_key
+from harness.execute.provider import (
+    NO_KEY_PLACEHOLDER,
+    CallFailed,
+    Completion,
+    call,
+    classify,
+    make_client,
+    resolve_api_key,
+)
 from harness.execute.replay import RecordingTransport, RecordMode
 from harness.execute.scheduler import Attempted, Scheduler
 from harness.plan import Trial, iter_trials
@@ -44,6 +53,8 @@ class BatchOptions:
     enabled: bool | None = None
     limits: BatchLimits = field(default_factory=BatchLimits)
     poll: PollSettings = field(default_factory=PollSettings)
+    export_to: Path | None = None  # write the request lines here instead of submitting them
+    import_from: Path | None = None  # ingest this answer file into the run's exported batches, and do nothing else
 
 
 def is_deferred(attempted: Attempted) -> bool:
@@ -76,9 +87,14 @@ class BatchRunner:
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         if options.enabled is False:
             self._drop_unsent()
-        self.taken: set[str] = set()
+        self.taken: set[str] = set()  # trial ids of active chunks: never sent again
+        self.stored: set[str] = set()  # trial ids this runner stored
+        self._update_taken()
+
+    def _update_taken(self) -> None:
+        self.taken = set()
         for chunk in self.state.active():
-            self.taken.update(custom_ids(chunk.file(directory, "requests")))
+            self.taken.update(custom_ids(chunk.file(self.directory, "requests")))
 
     @classmethod
     def open(cls, suite: Suite, options: BatchOptions, directory: Path, run_key: str, pool: ClientPool,
@@ -98,9 +114,11 @@ class BatchRunner:
         return bool(wanted) and self.pool.mode(model.id) is not RecordMode.replay
 
     def exclude(self, trials: Iterator[Trial]) -> Iterator[Trial]:
-        """The trials that no active batch holds."""
+        """The trials that no active batch holds (none at all when importing: an import makes no call)."""
+        if self.options.import_from is not None:
+            return
         for trial in trials:
-            if trial.id not in self.taken:
+            if trial.id not in self.taken and trial.id not in self.stored:
                 yield trial
 
     # -- 1. defer ------------------------------------------------------------------------------------------
@@ -150,8 +168,35 @@ class BatchRunner:
 
     # -- 2-3. submit, wait, ingest -------------------------------------------------------------------------
 
+    async def collect(self, finish: FinishFn) -> None:
+        """Before a resume's pass: ask once about running batches and ingest those that ended meanwhile, so the
+        trials they left unanswered (expired, cancelled) are run by this same pass."""
+        if self.options.import_from is not None or not self.state.active():
+            return
+        models = {m.id: m for m in self.suite.models}
+        for chunk in self.state.chunks:
+            if chunk.phase == "submitted" and chunk.model in models:
+                try:
+                    await refresh(self._client(models[chunk.model], "batch"), self.state, chunk)
+                except Exception as exc:  # noqa: BLE001 - asked again while waiting
+                    progress_note(self.progress, f"batch {chunk.chunk_id}: {classify(exc).error.message}")
+        for chunk in self.state.chunks:
+            if chunk.phase == "ended":
+                await self.ingest(chunk, finish)
+        self._update_taken()
+
     async def complete(self, finish: FinishFn) -> None:
-        self._register_spools()
+        if self.options.import_from is not None:
+            for chunk in check_import(self.state, self.options.import_from):
+                await self.ingest(chunk, finish, [self.options.import_from])
+            self._count_pending()
+            return
+        fresh = self._register_spools()
+        if self.options.export_to is not None:
+            lines = write_export(self.state, fresh, self.options.export_to)
+            self.notes.append(f"{lines} request line(s) written to {self.options.export_to}")
+            self._count_pending()
+            return
         models = {m.id: m for m in self.suite.models}
         rng = random.Random()
         for chunk in self.state.chunks:
@@ -166,12 +211,19 @@ class BatchRunner:
         for chunk in self.state.chunks:
             if chunk.phase == "ended":
                 await self.ingest(chunk, finish)
-        self.pending = sum(1 for c in self.state.chunks if c.phase == "submitted")
-        if self.pending:
-            self.notes.append(f"{self.pending} batch(es) still running at the provider; their trials are "
-                              "collected by a resume")
+        self._count_pending()
 
-    def _register_spools(self) -> None:
+    def _count_pending(self) -> None:
+        self.pending = len(self.state.active())
+        running = sum(1 for c in self.state.chunks if c.phase == "submitted")
+        if running:
+            self.notes.append(f"{running} batch(es) still running at the provider; a resume collects them")
+        external = sum(1 for c in self.state.active() if c.external)
+        if external:
+            self.notes.append(f"{external} exported batch(es) wait for `harness batch import`")
+
+    def _register_spools(self) -> list[Chunk]:
+        fresh: list[Chunk] = []
         for model_id, spool in self._spools.items():
             model = self.suite.model(model_id)
             for path, count, size in spool.close():
@@ -179,11 +231,13 @@ class BatchRunner:
                 chunk = Chunk(chunk_id=path.name.removesuffix(".requests.jsonl"), model=model_id,
                               requests=path.name, count=count, size=size, endpoint=endpoint,
                               window=self.options.limits.window)
-                self.state.chunks.append(chunk)
+                fresh.append(chunk)
+        self.state.chunks.extend(fresh)
         self._spools.clear()
         self.state.save()
         if self.deferred:
             self.notes.append(f"{self.deferred} trial(s) sent by batch")
+        return fresh
 
     async def ingest(self, chunk: Chunk, finish: FinishFn, answers: list[Path] | None = None) -> None:
         """Grade and store a chunk's answers; trials left unanswered stay pending for a resume."""
@@ -202,7 +256,7 @@ class BatchRunner:
                 for answer in read_answers(path):
                     trial = trials.pop(answer.custom_id, None)
                     if trial is None:
-                        counts["unknown"] += 1
+                        counts["unknown"] += answers is None  # a shared import file answers other chunks too
                     elif trial.id in self.done:
                         continue
                     elif not answer.ran:
@@ -210,6 +264,7 @@ class BatchRunner:
                     else:
                         waiting[trial.id] = answer
                         counts["stored"] += 1
+                        self.stored.add(trial.id)
                         yield trial
 
         async def answer_call(trial: Trial, request: Request) -> Completion:
