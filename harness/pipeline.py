@@ -357,8 +357,11 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
 async def _grade(suite: Suite, trial: Trial, request: Request, completion: Completion,
                  services: dict[str, object]) -> tuple[list[Grade], bool | None, float | None]:
     variables = case_vars(suite, trial.case)
+    sent = request.body.get("messages")
+    if sent is None and isinstance(request.body.get("prompt"), str):  # the completions endpoint's one text
+        sent = [{"role": "user", "content": request.body["prompt"]}]
     ctx = GradeContext(
-        case_id=trial.case.id, vars=variables, messages=tuple(request.body.get("messages", ())),
+        case_id=trial.case.id, vars=variables, messages=tuple(sent or ()),
         render=lambda text: render_text(text, variables, f"grader of case {trial.case.id!r}"),
         suite_dir=str(suite.dir), services=services, sample=request.sample,
     )

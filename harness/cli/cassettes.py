@@ -32,8 +32,8 @@ def command(suite_path: str, cassettes_root: Path | None, prune: bool) -> int:
     items = inv.inventory(suite, cassettes_root)
     rows = [[i.model, str(i.path), i.recorded if i.exists else "no file", i.expected, len(i.missing),
              len(i.unused)] for i in items]
-    rows += [[f"{model} (judge)", str(path), count, "–", "–", "–"]
-             for model, path, count in inv.judge_cassettes(suite, cassettes_root)]
+    rows += [[label, str(path), count, "–", "–", "–"]
+             for label, path, count in inv.judge_cassettes(suite, cassettes_root)]
     click.echo(tabulate(rows, headers=["model", "cassette", "recorded", "needed", "missing", "unused"],
                         disable_numparse=True))
     missing = [t for i in items for t in i.missing]

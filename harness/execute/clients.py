@@ -70,6 +70,7 @@ class ClientPool:
         self.save_interval = save_interval
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._cassettes: dict[str, Cassette] = {}
+        self._owners: dict[str, str] = {}  # cassette name -> the model id whose mode it follows
         self._last_save = time.monotonic()
         self._save_seconds = 0.0  # how long the last save took
 
@@ -96,7 +97,12 @@ class ClientPool:
         Separate from the graded model's cassette even when one model plays both roles, so trial recordings
         can be listed and pruned exactly, and judge recordings can be dropped on their own.
         """
-        name = f"{model_id}.judge"
+        return self.role_client(model_id, "judge")
+
+    def role_client(self, model_id: str, role: str) -> openai.AsyncOpenAI:
+        """The client for calls a grader makes in ``role`` (``judge``, ``moderation``): its own cassette,
+        ``<suite>/<model>.<role>.json``, with the model's key, mode and limits."""
+        name = f"{model_id}.{role}"
         client = self._clients.get(name)
         if client is None:
             client = self._clients[name] = self._build(model_id, name)
@@ -115,6 +121,7 @@ class ClientPool:
             return make_client(model, api_key, inner, connections)
         cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, cassette_name))
         self._cassettes[cassette_name] = cassette
+        self._owners[cassette_name] = model_id
         transport = RecordingTransport(cassette, mode, inner=inner)
         return make_client(model, api_key, transport, connections)
 
@@ -134,7 +141,7 @@ class ClientPool:
         """After a whole-suite ``record`` run: drop recordings this run did not use, per cassette."""
         dropped = {}
         for name, cassette in self._cassettes.items():
-            if self.mode(name.removesuffix(".judge")) is RecordMode.record:
+            if self.mode(self._owners.get(name, name)) is RecordMode.record:
                 dropped[name] = cassette.prune(cassette.used_keys)
         return dropped
 

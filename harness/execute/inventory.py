@@ -101,12 +101,14 @@ def _round_trip_keys(client: openai.AsyncOpenAI, cassette: Cassette | None, requ
 
 
 def judge_cassettes(suite: Suite, cassettes_root: Path) -> list[tuple[str, Path, int]]:
-    """Cassettes of judge clients (``<model>.judge.json``): id, path and how many interactions they hold."""
+    """Cassettes of graders' own calls (``<model>.judge.json``, ``<model>.moderation.json``): a label such as
+    ``gpt-4o (judge)``, the path and how many interactions they hold."""
     found = []
     for model_id in suite.judges:
-        path = cassette_path(cassettes_root, suite.name, f"{model_id}.judge")
-        if path.exists():
-            found.append((model_id, path, len(Cassette(path).keys())))
+        for role in ("judge", "moderation"):
+            path = cassette_path(cassettes_root, suite.name, f"{model_id}.{role}")
+            if path.exists():
+                found.append((f"{model_id} ({role})", path, len(Cassette(path).keys())))
     return found
 
 

@@ -37,7 +37,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.execute.backoff import backoff_delay
+from harness.execute.backoff import with_retries
 from harness.grade._common import RenderFailed, opt_choice, opt_mapping, opt_str, render
 from harness.grade._judge_parse import Scale, VerdictError, parse_reply
 from harness.grade._judge_prompt import JudgePrompt, JudgeTemplate, build_prompt, response_format, transcript
@@ -203,16 +203,9 @@ class Judge(Grader):
 
     async def _call(self, client: Any, request: Request, timeout: float) -> Completion:
         # Imported here: the registry imports every grader, and `harness validate` need not load openai.
-        from harness.execute.provider import CallFailed, call
+        from harness.execute.provider import call
 
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return await call(client, request, timeout)
-            except CallFailed as failure:
-                if not failure.retryable or attempt == ATTEMPTS:
-                    raise
-                await self.sleep(backoff_delay(attempt, failure.retry_after, JUDGE_RETRY, _RNG))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await with_retries(lambda: call(client, request, timeout), JUDGE_RETRY, _RNG, self.sleep)
 
     # --- the grade ---------------------------------------------------------------------------------------
 

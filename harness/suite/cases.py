@@ -93,11 +93,11 @@ def build_grader_spec(raw: Any, field: str, ctx: LoadContext, location: Location
         options["suite_dir"] = str(ctx.suite_dir)
     if "root" in accepted:
         options["root"] = str(ctx.root)
-    if kind == "judge" and isinstance(options.get("model"), str) and ctx.model_ids \
+    if kind in ("judge", "moderation") and isinstance(options.get("model"), str) and ctx.model_ids \
             and options["model"] not in ctx.model_ids:
         raise SuiteError(
             Location(location.file, line_of(raw, "model"), f"{field}.model"),
-            f"judge model {options['model']!r} is not declared under models: or judges:"
+            f"{kind} model {options['model']!r} is not declared under models: or judges:"
             f"{did_you_mean(options['model'], sorted(ctx.model_ids))}",
         )
     try:
