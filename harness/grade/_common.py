@@ -209,3 +209,15 @@ class NeedleGrader(Grader):
     @abstractmethod
     def check(self, needles: list[str], haystack: str, output: Output) -> Grade:
         """The verdict for ``needles`` (rendered, casefolded as needed) against the prepared ``haystack``."""
+
+
+def model_service(ctx: GradeContext, model_id: str, role: str) -> tuple[Any, Any] | Grade:
+    """For a grader that calls a model itself (a judge, moderation): the run's client pool and the model's
+    spec, or the undecided grade that says why it cannot call."""
+    pool = ctx.services.get("clients")
+    if pool is None:
+        return Grade.undecided(f"the {role} needs the run's model clients; run it through the pipeline")
+    try:
+        return pool, pool.spec(model_id)
+    except KeyError:
+        return Grade.undecided(f"{role} model {model_id!r} is not declared in the suite")

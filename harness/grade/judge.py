@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.execute.backoff import with_retries
-from harness.grade._common import RenderFailed, opt_choice, opt_mapping, opt_str, render
+from harness.grade._common import RenderFailed, model_service, opt_choice, opt_mapping, opt_str, render
 from harness.grade._judge_parse import Scale, VerdictError, parse_reply
 from harness.grade._judge_prompt import JudgePrompt, JudgeTemplate, build_prompt, response_format, transcript
 from harness.grade._judge_votes import Outcome, Vote, combine_votes
@@ -122,13 +122,10 @@ class Judge(Grader):
         return Grade.undecided("the judge grader calls a model and runs only asynchronously (agrade)")
 
     async def agrade(self, output: Output, ctx: GradeContext) -> Grade:
-        pool = ctx.services.get("clients")
-        if pool is None:
-            return Grade.undecided("the judge needs the run's model clients; run it through the pipeline")
-        try:
-            spec = pool.spec(self.model)
-        except KeyError:
-            return Grade.undecided(f"judge model {self.model!r} is not declared in the suite")
+        found = model_service(ctx, self.model, "judge")
+        if isinstance(found, Grade):
+            return found
+        pool, spec = found
         if spec.api != "chat":
             return Grade.undecided(f"judge model {self.model!r} uses the {spec.api} API; a judge needs chat")
         try:

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from harness.execute.backoff import with_retries
-from harness.grade._common import opt_choice, opt_str
+from harness.grade._common import model_service, opt_choice, opt_str
 from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output, register
 from harness.render_parts import text_of
 from harness.suite.model import RetrySettings
@@ -80,13 +80,10 @@ class Moderation(Grader):
         return Grade.undecided("the moderation grader calls an endpoint and runs only asynchronously (agrade)")
 
     async def agrade(self, output: Output, ctx: GradeContext) -> Grade:
-        pool = ctx.services.get("clients")
-        if pool is None:
-            return Grade.undecided("the moderation grader needs the run's clients; run it through the pipeline")
-        try:
-            spec = pool.spec(self.model)
-        except KeyError:
-            return Grade.undecided(f"moderation model {self.model!r} is not declared in the suite")
+        found = model_service(ctx, self.model, "moderation")
+        if isinstance(found, Grade):
+            return found
+        pool, spec = found
         text = _output_text(output) if self.target == "output" else _input_text(ctx.messages)
         if not text.strip():
             return Grade.ok(f"nothing to moderate: the {self.target} is empty")
