@@ -64,6 +64,9 @@ def resolve_image(ref: Any, base: Path, root: Path) -> Path:
     if size > MAX_IMAGE_BYTES:
         raise ImageError(f"image {ref!r} is {size:,} bytes; the limit is {MAX_IMAGE_BYTES:,} "
                          "(it is stored in every recording of the request)")
+    with path.open("rb") as fh:
+        if _mime(fh.read(16)) is None:
+            raise ImageError(f"{ref!r} is not a PNG, JPEG, GIF or WebP image (by its bytes)")
     return path
 
 
