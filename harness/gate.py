@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import EXIT_OK, EXIT_REGRESSION, HarnessError
+from harness.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, HarnessError
 from harness.stats.cases import METRICS, QUALITY_METRICS, VariantKey, by_variant, label_of, trial_order, variant_key
 from harness.stats.comparison import Comparison, compare, compare_runs
 from harness.stats.gate_rule import GateDecision, Verdict, gate_verdict
@@ -124,8 +124,25 @@ class GateOutcome:
         return [i for i in self.items if self.fails(i)]
 
     @property
+    def unevaluated(self) -> list[str]:
+        """Why a gated comparison could not be judged: no shared decided case, or cases whose graders (a
+        judge that could not answer) gave no verdict. Such a comparison never passes the gate."""
+        why = []
+        for item in self.items:
+            c = item.comparison
+            undecided = c.undecided_baseline + c.undecided_candidate
+            if c.n_cases == 0:
+                why.append(f"{item.name}: no case with a decided verdict on both sides: nothing was compared")
+            elif undecided:
+                why.append(f"{item.name}: {undecided} undecided case(s) (no grader verdict, e.g. the judge could "
+                           "not answer) could change the verdict; resume the run to redo their judge calls")
+        return why
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_REGRESSION if self.failed else EXIT_OK
+        if self.failed:
+            return EXIT_REGRESSION
+        return EXIT_INCOMPLETE if self.unevaluated else EXIT_OK
 
     def counts(self) -> dict[str, int]:
         found = {v.value: 0 for v in Verdict}
@@ -140,7 +157,7 @@ class GateOutcome:
             return "BLOCK"
         if any(i.verdict is Verdict.WARN for i in self.items):
             return "WARN"
-        return "PASS"
+        return "NOT EVALUATED" if self.unevaluated else "PASS"
 
 
 def load(directory: Path) -> Run:
@@ -344,18 +361,24 @@ def judge_family(
     non_inferiority: Sequence[bool],
     n_cases: Sequence[int | None] | None = None,
     required_cases: Sequence[int | None] | None = None,
+    p_better: Sequence[float | None] | None = None,
+    metrics: Sequence[str | None] | None = None,
 ) -> list[GateDecision]:
     """The gate's decision for one invocation: Holm over every one-sided p, then the §8.3 rule for each.
 
-    ``lows``/``highs`` are 90% bounds of candidate - baseline in each metric's own units.
+    ``lows``/``highs`` are 90% bounds of candidate - baseline in each metric's own units; ``p_better`` the
+    one-sided p of the same test for a gain (an IMPROVEMENT needs it below 0.05).
     """
     m = len(p_values)
     adjusted = holm_adjust(np.asarray(p_values, dtype=float)) if m else np.array([])
     n_cases = list(n_cases) if n_cases is not None else [None] * m
     required_cases = list(required_cases) if required_cases is not None else [None] * m
+    p_better = list(p_better) if p_better is not None else [None] * m
+    metrics = list(metrics) if metrics is not None else [None] * m
     return [
         gate_verdict(float(adjusted[i]), lows[i], highs[i], margins[i], higher_is_better=higher_is_better[i],
-                     strict=non_inferiority[i], n_cases=n_cases[i], required_cases=required_cases[i])
+                     strict=non_inferiority[i], n_cases=n_cases[i], required_cases=required_cases[i],
+                     p_better=p_better[i], metric=metrics[i])
         for i in range(m)
     ]  # fmt: skip
 
@@ -368,7 +391,7 @@ def decide(items: Sequence[GatedComparison], fail_on_warn: bool = False,
         [c.p_value for c in comparisons], [c.ci90.low for c in comparisons], [c.ci90.high for c in comparisons],
         [c.margin for c in comparisons], [c.higher_is_better for c in comparisons],
         [i.non_inferiority for i in items], [c.n_cases for c in comparisons],
-        [c.required_cases for c in comparisons],
+        [c.required_cases for c in comparisons], [c.p_better for c in comparisons], [c.metric for c in comparisons],
     )  # fmt: skip
     final = [
         dataclasses.replace(item, comparison=dataclasses.replace(

@@ -37,25 +37,36 @@ def outcomes(rng: np.random.Generator, shape: tuple[int, ...], n: int, k: int, m
     return base, new
 
 
-def family_p_and_ci(base: np.ndarray, new: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The gate's one-sided p and 90% paired bounds for every (replicate, suite), vectorised."""
+def family_p_and_ci(
+    base: np.ndarray, new: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The gate's one-sided p for a drop and for a gain (the same test both ways) and the 90% paired bounds
+    for every (replicate, suite), vectorised."""
     d = new - base
     if k == 1:
-        p = mcnemar_midp((d < 0).sum(axis=-1), (d > 0).sum(axis=-1))
+        worse, better = (d < 0).sum(axis=-1), (d > 0).sum(axis=-1)
+        p, p_better = mcnemar_midp(worse, better), mcnemar_midp(better, worse)
     else:
         p = stats.ttest_1samp(d, 0.0, axis=-1, alternative="less").pvalue
-        p = np.where(np.ptp(d, axis=-1) == 0, 1.0, p)  # no spread: nothing moved
+        p_better = stats.ttest_1samp(d, 0.0, axis=-1, alternative="greater").pvalue
+        still = np.ptp(d, axis=-1) == 0  # no spread: nothing moved
+        p, p_better = np.where(still, 1.0, p), np.where(still, 1.0, p_better)
     flat = d.reshape(-1, d.shape[-1])
     low, high = paired_diff_bounds(flat, 0.90)
-    return np.asarray(p, dtype=float), low.reshape(d.shape[:-1]), high.reshape(d.shape[:-1])
+    low, high = low.reshape(d.shape[:-1]), high.reshape(d.shape[:-1])
+    # The gate widens an interval to 0 on a side its test does not confirm (paired.agree_with_tests).
+    high = np.where((high < 0) & (p >= 0.05), 0.0, high)
+    low = np.where((low > 0) & (p_better >= 0.05), 0.0, low)
+    return np.asarray(p, dtype=float), np.asarray(p_better, dtype=float), low, high
 
 
-def verdicts(p: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def verdicts(p: np.ndarray, p_better: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Each replicate's family through the gate's decision function; shape (reps, suites) of verdict names."""
     reps, m = p.shape
     out = np.empty((reps, m), dtype="<U12")
     for r in range(reps):
-        decisions = judge_family(p[r], low[r].tolist(), high[r].tolist(), [MARGIN] * m, [True] * m, [False] * m)
+        decisions = judge_family(p[r], low[r].tolist(), high[r].tolist(), [MARGIN] * m, [True] * m, [False] * m,
+                                 p_better=p_better[r].tolist())
         out[r] = [d.verdict.value for d in decisions]
     return out
 
@@ -83,6 +94,10 @@ def test_unchanged_suites_rarely_block_or_warn(n: int, k: int, suites: int, reps
     assert any_alarm <= mc_bound(0.05, reps), f"false WARN-or-BLOCK rate {any_alarm:.4f}"
     # Calibrated, not silent: a gate that never fires would also pass the lines above.
     assert any_alarm > 0.005
+    # Symmetric: a gain needs the same evidence as a drop, so an unchanged suite is rarely an IMPROVEMENT.
+    improvement = np.mean(v == Verdict.IMPROVEMENT.value)
+    assert improvement <= mc_bound(0.05, reps * suites), f"false IMPROVEMENT rate {improvement:.4f}"
+    assert improvement > 0.005
 
 
 def test_a_large_regression_is_caught() -> None:
@@ -115,8 +130,8 @@ def test_the_vectorised_path_is_the_gates_own(tmp_path: Path) -> None:
     """A few simulated families, written as runs and gated through gate_runs, get the same p and verdicts."""
     rng = np.random.default_rng([SEED, 3])
     base, new = outcomes(rng, (4, 3), 60, 1, 0.8, drop=np.array([0.0, 0.15, 0.3])[None, :].repeat(4, axis=0))
-    p, low, high = family_p_and_ci(base, new, 1)
-    expected = verdicts(p, low, high)
+    p, p_better, low, high = family_p_and_ci(base, new, 1)
+    expected = verdicts(p, p_better, low, high)
     for r in range(4):
         runs = [
             write_run(tmp_path / f"rep{r}", f"suite{s}", "run",

@@ -26,12 +26,24 @@ def test_one_fail_fails_the_trial() -> None:
     assert passed is False and score == pytest.approx(0.5)
 
 
-def test_undecided_makes_the_verdict_none_and_scores_the_decided() -> None:
+def test_undecided_only_when_the_verdict_depends_on_the_missing_grade() -> None:
+    # contains and regex failed; the judge could not answer: the case failed whatever the judge would say.
+    passed, score = combine([graded(False, 0.0), graded(False, 0.0), graded(None, 0.0)], None)
+    assert passed is False and score == 0.0
     passed, score = combine([graded(True, 1.0), graded(None, 0.0), graded(False, 0.5)], None)
-    assert passed is None and score == pytest.approx(0.75)
+    assert passed is False and score == pytest.approx(0.5)  # the missing grade scores its lowest, 0
+    # Everything decided passed: the missing verdict decides, so the trial is undecided.
+    assert combine([graded(True, 1.0), graded(None, 0.0)], None)[0] is None
     assert combine([graded(None, 0.0)], None) == (None, 0.0)
-    # A threshold does not override an undecided grade.
-    assert combine([graded(True, 1.0, 5.0), graded(None, 0.0)], 0.1)[0] is None
+
+
+def test_threshold_undecided_only_when_the_missing_weight_could_cross_it() -> None:
+    # 5 of 6 weight passed: even a 0 from the missing grader leaves 0.83 >= 0.1.
+    assert combine([graded(True, 1.0, 5.0), graded(None, 0.0)], 0.1)[0] is True
+    # 1 of 6 weight passed: even a 1 from the missing grader reaches only 0.33 < 0.5.
+    assert combine([graded(True, 1.0, 1.0), graded(False, 0.0, 4.0), graded(None, 0.0)], 0.5)[0] is False
+    # Here it could go either way: 0.33 if it scores 0, 0.67 if it scores 1, threshold 0.6.
+    assert combine([graded(True, 1.0), graded(False, 0.0), graded(None, 0.0)], 0.6)[0] is None
 
 
 def test_no_grades_is_undecided_not_a_pass() -> None:

@@ -51,7 +51,9 @@ def test_p95_upper_bound_needs_72_calls() -> None:
     assert short.to_dict()["high"] is None
     assert quantile_ci(np.arange(1.0, 73.0), 0.95).high == 72.0
     tiny = quantile_ci([0.3], 0.5)
-    assert tiny.low == 0.0 and tiny.high is None
+    # A bound that does not exist is None (null in JSON, "?" in text), never 0, and says what it needs.
+    assert tiny.low is None and tiny.high is None and tiny.to_dict()["low"] is None
+    assert tiny.note == "no lower bound: need ≥ 6 calls; no upper bound: need ≥ 6 calls"
 
 
 def test_bootstrap_t_is_seeded_and_sensible() -> None:

@@ -106,4 +106,4 @@ def test_mde_sentence_other_branches() -> None:
     assert "That is enough to detect 5 points" in mde_sentence(2000, 3, 0.2)
     assert mde_sentence(100, 1, 0.4).endswith("for BLOCK).")
     assert "add cases" in mde_sentence(50, 1, 0.42, omega2=0.029, within_new=0.073, within_base=0.073)
-    assert "too small" in mde_sentence(1, 1, 0.4)
+    assert "not detectable at this size" in mde_sentence(1, 1, 0.4)

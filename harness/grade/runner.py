@@ -17,21 +17,34 @@ _TOLERANCE = 1e-9
 def combine(grades: Sequence[Grade], threshold: float | None = None) -> tuple[bool | None, float]:
     """The trial's verdict and score from its graders' grades.
 
-    The score is the weighted mean of the decided grades' scores (0 when none is decided). Without a
-    threshold the trial passes when every grader passes; with one, when the score reaches it. Any
-    undecided grade makes the verdict ``None``, and so does having no grades at all: an ungraded trial
-    is never a silent pass.
+    Without a threshold the trial passes when every grader passes; with one, when the weighted mean score
+    reaches it. The verdict is ``None`` (undecided) only when it truly depends on a grade that is missing:
+    a decided failure fails the trial whatever an undecided judge would have said, and with a threshold the
+    trial is decided when the missing weights, scored anywhere in [0, 1], cannot move the score across it.
+    Having no grades at all is undecided: an ungraded trial is never a silent pass. The score counts an
+    undecided grade as 0 (its lowest possible value), so a missing verdict never makes a trial look better.
     """
     if any(grade.weight < 0 for grade in grades):
         raise ValueError("grader weights must not be negative")
+    if not grades:
+        return None, 0.0
     decided = [grade for grade in grades if grade.passed is not None]
-    total = sum(grade.weight for grade in decided)
-    score = sum(grade.score * grade.weight for grade in decided) / total if total > 0 else 0.0
-    if not grades or len(decided) < len(grades):
-        return None, score
+    missing = sum(grade.weight for grade in grades if grade.passed is None)
+    total = sum(grade.weight for grade in grades)
+    earned = sum(grade.score * grade.weight for grade in decided)
+    score = earned / total if total > 0 else 0.0
     if threshold is None:
-        return all(grade.passed for grade in decided), score
-    return score >= threshold - _TOLERANCE, score
+        if any(not grade.passed for grade in decided):
+            return False, score
+        return (True if len(decided) == len(grades) else None), score
+    if total <= 0:
+        return None, score
+    lowest, highest = earned / total, (earned + missing) / total
+    if lowest >= threshold - _TOLERANCE:
+        return True, score
+    if highest < threshold - _TOLERANCE:
+        return False, score
+    return None, score
 
 
 def _checked(grade: object) -> Grade:

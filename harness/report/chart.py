@@ -1,6 +1,6 @@
 """The cost–quality chart as inline SVG, built with ElementTree (which escapes every label and tooltip).
 
-x: mean cost per case (tokens per case when no model has a price), y: quality with its 95% interval; the
+x: mean cost per 1,000 cases (tokens per case when no model has a price), y: quality with its 95% interval; the
 nominal front is joined by a dashed step line, significantly dominated variants are hollow, variants off the
 front but not significantly dominated are grey: shown, never hidden (STATISTICS.md §9.3).
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.report.build import RunReport
-from harness.report.format import money, pct_interval
+from harness.report.format import COST_UNIT, cost_money, pct_interval
 
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 24, 20, 56
@@ -51,19 +51,19 @@ def chart_points(report: RunReport) -> tuple[list[ChartPoint], str]:
             if cost is None or cost.estimate is None:
                 continue
             x, x_low, x_high = cost.estimate, cost.low, cost.high
-            x_text = money(cost.estimate)
+            x_text = f"{cost_money(cost.estimate)} {COST_UNIT}"
         elif p.variant in tokens:
             x, x_low, x_high = tokens[p.variant], None, None
-            x_text = f"{x:.0f} tokens"
+            x_text = f"{x:.0f} tokens per case"
         else:
             continue
         status = "front" if p.on_front else ("dominated" if p.significantly_dominated else "indistinguishable")
         if not priced:
             status = "indistinguishable"
-        tip = f"{number}. {p.variant}: {pct_interval(p.quality)} · {x_text} per case · {status}"
+        tip = f"{number}. {p.variant}: {pct_interval(p.quality)} · {x_text} · {status}"
         points.append(ChartPoint(number, p.variant, p.quality.estimate, p.quality.low, p.quality.high, x, x_low,
                                  x_high, status, tip))  # fmt: skip
-    title = "mean cost per case (USD, 95% CI)" if priced else "tokens per case (no prices set)"
+    title = f"mean cost {COST_UNIT} (USD, 95% CI)" if priced else "tokens per case (no prices set)"
     return points, title
 
 
@@ -144,7 +144,7 @@ def cost_quality_svg(report: RunReport) -> str | None:
     svg = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {WIDTH} {HEIGHT}",
                              "role": "img", "class": "chart",
                              "aria-label": f"{quality_name} against {x_title} per variant"})  # fmt: skip
-    _axes(svg, x_ticks, x_of, y_of, (lambda v: money(v)) if priced else (lambda v: f"{v:g}"), x_title,
+    _axes(svg, x_ticks, x_of, y_of, (lambda v: cost_money(v)) if priced else (lambda v: f"{v:g}"), x_title,
           f"{quality_name} (95% CI)")  # fmt: skip
     front = sorted((p for p in points if p.status == "front"), key=lambda p: p.x)
     if len(front) > 1:

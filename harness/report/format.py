@@ -1,119 +1,196 @@
-"""Number formatting shared by every report format, so the terminal, Markdown and HTML agree."""
+"""The one number formatter of every output: terminal text, Markdown, HTML, JUnit, the gate's reasons and the
+power sentences all print proportions, points, money, seconds and p-values through these functions.
+
+Rules every function follows:
+
+* a value that does not exist is ``–`` (no estimate) or ``?`` (a missing interval bound), never ``0``;
+* money shows as many significant digits as it takes for an interval's bounds to differ from its estimate,
+  and cost is shown per 1,000 cases (``$1.81`` reads better than ``$1.8e-06`` per case);
+* differences of [0,1] metrics are in points; cost in dollars per 1,000 cases; latency in seconds.
+"""
 
 from __future__ import annotations
 
-from harness.stats.intervals import Interval
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the statistics modules format their sentences with this module too
+    from harness.stats.intervals import Interval
+
+NONE = "–"
+MISSING_BOUND = "?"
+COST_CASES = 1000  # cost is shown per this many cases
+COST_UNIT = "per 1k cases"
+QUALITY = ("pass_rate", "score")
+_MAX_SIGNIFICANT = 6
 
 
 def pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:.{digits}f}%"
+    """A proportion as a percentage: ``84.0%``."""
+    return NONE if value is None else f"{value * 100:.{digits}f}%"
 
 
-def pct_interval(interval: Interval | None, digits: int = 1) -> str:
-    """``84.0% [71.5, 92.0]``; bounds in percent without the sign to keep columns narrow."""
-    if interval is None or interval.estimate is None:
-        return "–"
-    if interval.low is None or interval.high is None:
-        return f"{pct(interval.estimate, digits)} [{interval.note or 'no bound'}]"
-    return (f"{pct(interval.estimate, digits)} "
-            f"[{interval.low * 100:.{digits}f}, {interval.high * 100:.{digits}f}]")
+def points(value: float | None, digits: int = 1) -> str:
+    """A size on a [0,1] metric in points, unsigned: ``5.0``."""
+    return NONE if value is None else f"{value * 100:.{digits}f}"
 
 
-def money(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value == 0:
-        return "$0"
-    return f"${value:.2g}" if value < 0.01 else f"${value:.4f}"
-
-
-def money_interval(interval: Interval | None) -> str:
-    if interval is None or interval.estimate is None:
-        return "–"
-    if interval.low is None or interval.high is None:
-        return money(interval.estimate)
-    return f"{money(interval.estimate)} [{money(interval.low)}, {money(interval.high)}]"
-
-
-def seconds(interval: Interval | None) -> str:
-    if interval is None or interval.estimate is None:
-        return "–"
-    text = f"{interval.estimate:.2f}s"
-    if interval.low is not None and interval.high is not None:
-        return f"{text} [{interval.low:.2f}, {interval.high:.2f}]"
-    return f"{text} [{interval.note}]" if interval.note else text
+def target_points(value: float) -> str:
+    """A size someone chose (a margin, a drop to detect) in points, as typed: ``5``, ``2.5``."""
+    return f"{value * 100:g}"
 
 
 def signed_points(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:+.{digits}f}"
+    return NONE if value is None else f"{value * 100:+.{digits}f}"
+
+
+def decimal(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    """A plain number such as an ICC, a kappa or a standard deviation."""
+    if value is None:
+        return NONE
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _bound(value: float | None, show: str) -> str:
+    return MISSING_BOUND if value is None else show
+
+
+def _bracket(interval: Interval, show_low: str, show_high: str) -> str:
+    return f"[{_bound(interval.low, show_low)}, {_bound(interval.high, show_high)}]"
+
+
+def pct_interval(interval: Interval | None, digits: int = 1) -> str:
+    """``84.0% [71.5, 92.0]``; bounds in percent without the sign to keep columns narrow; ``?`` for a
+    bound that does not exist."""
+    if interval is None or interval.estimate is None:
+        return NONE
+    low = NONE if interval.low is None else f"{interval.low * 100:.{digits}f}"
+    high = NONE if interval.high is None else f"{interval.high * 100:.{digits}f}"
+    return f"{pct(interval.estimate, digits)} {_bracket(interval, low, high)}"
+
+
+def _decimals_for(values: list[float], significant: int) -> int:
+    """Decimal places giving ``significant`` significant digits to the smallest non-zero magnitude."""
+    magnitudes = [abs(v) for v in values if v != 0 and math.isfinite(v)]
+    if not magnitudes:
+        return 2
+    return max(2, significant - 1 - math.floor(math.log10(min(magnitudes))))
+
+
+def _money_digits(values: list[float]) -> int:
+    """Decimals at which values that differ print differently (at most 6 significant digits)."""
+    distinct = len(set(values))
+    for significant in range(3, _MAX_SIGNIFICANT + 1):
+        decimals = _decimals_for(values, significant)
+        if len({f"{v:.{decimals}f}" for v in values}) == distinct:
+            return decimals
+    return _decimals_for(values, _MAX_SIGNIFICANT)
+
+
+def money(value: float | None, decimals: int | None = None, sign: bool = False) -> str:
+    """Dollars without scientific notation: ``$1.81``, ``$0.000179``; ``-$0.20`` (``+`` with ``sign``)."""
+    if value is None:
+        return NONE
+    if value == 0:
+        return "$0"
+    places = _decimals_for([value], 3) if decimals is None else decimals
+    prefix = "-" if value < 0 else ("+" if sign else "")
+    return f"{prefix}${abs(value):,.{places}f}"
+
+
+def cost_money(value: float | None, sign: bool = False, decimals: int | None = None) -> str:
+    """A per-case cost shown per 1,000 cases."""
+    return NONE if value is None else money(value * COST_CASES, decimals, sign)
+
+
+def money_interval(interval: Interval | None, sign: bool = False) -> str:
+    """Per-case cost with its interval, shown per 1,000 cases, with enough digits to tell the bounds apart."""
+    if interval is None or interval.estimate is None:
+        return NONE
+    values = [v * COST_CASES for v in (interval.estimate, interval.low, interval.high) if v is not None]
+    places = _money_digits(values)
+    return (f"{cost_money(interval.estimate, sign, places)} "
+            f"{_bracket(interval, cost_money(interval.low, sign, places), cost_money(interval.high, sign, places))}")
+
+
+def seconds(value: float | None, sign: bool = False) -> str:
+    return NONE if value is None else (f"{value:+.3f}s" if sign else f"{value:.3f}s")
 
 
 def duration(interval: Interval | None) -> str:
     """A latency quantile: milliseconds below one second (fast local models), else seconds; a missing
     bound is ``?`` (the disclosure says how many calls it needs)."""
     if interval is None or interval.estimate is None:
-        return "–"
+        return NONE
     if interval.estimate >= 1.0:
         scale, unit, digits = 1.0, "s", 2
     else:
         scale, unit, digits = 1000.0, "ms", 0 if interval.estimate >= 0.01 else 1
 
     def show(value: float | None) -> str:
-        return "?" if value is None else f"{value * scale:.{digits}f}"
+        return MISSING_BOUND if value is None else f"{value * scale:.{digits}f}"
 
     text = f"{show(interval.estimate)}{unit}"
-    if interval.low is None and interval.high is None:
+    if interval.low is None and interval.high is None and interval.n < 1:
         return text
     return f"{text} [{show(interval.low)}, {show(interval.high)}]"
 
 
 def p_value(p: float | None) -> str:
+    """``0.034``; below 0.001 two significant digits (``1.9e-06``) so a tiny p is not shown as 0."""
     if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def signed_money(value: float | None) -> str:
-    if value is None:
-        return "–"
-    sign = "-" if value < 0 else "+"
-    return sign + money(abs(value))
-
-
-def signed_seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.3f}s"
+        return NONE
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
 def signed(value: float | None, metric: str) -> str:
-    """A difference in its metric's units: points for quality, dollars for cost, seconds for latency."""
+    """A difference in its metric's units: points for quality, dollars per 1k cases, seconds for latency."""
     if metric == "cost":
-        return signed_money(value)
+        return cost_money(value, sign=True)
     if metric.startswith("latency"):
-        return signed_seconds(value)
+        return seconds(value, sign=True)
     return signed_points(value)
 
 
+def unit_of(metric: str) -> str:
+    if metric in QUALITY:
+        return " pts"
+    return f" {COST_UNIT}" if metric == "cost" else ""
+
+
 def signed_interval(interval: Interval | None, metric: str) -> str:
-    """``-3.1 pts [-6.0, -0.2]`` (or dollars / seconds for cost and latency)."""
+    """``-3.1 pts [-6.0, -0.2]`` (or dollars per 1k cases / seconds for cost and latency); ``?`` for a bound
+    that does not exist."""
     if interval is None or interval.estimate is None:
-        return "–"
-    unit = " pts" if metric in ("pass_rate", "score") else ""
-    text = f"{signed(interval.estimate, metric)}{unit}"
-    if interval.low is None or interval.high is None:
-        return f"{text} [{interval.note or 'no interval'}]"
-    return f"{text} [{signed(interval.low, metric)}, {signed(interval.high, metric)}]"
+        return NONE
+    if metric == "cost":
+        return money_interval(interval, sign=True) + unit_of(metric)
+    low, high = signed(interval.low, metric), signed(interval.high, metric)
+    return f"{signed(interval.estimate, metric)}{unit_of(metric)} {_bracket(interval, low, high)}"
 
 
 def amount(value: float | None, metric: str, percent_sign: bool = False) -> str:
-    """An unsigned value in the metric's units: a size (an MDE) in points, or with ``percent_sign`` a level
-    (an estimate) in percent."""
+    """An unsigned value in the metric's units: a size (an MDE, a margin) in points, or with ``percent_sign``
+    a level (an estimate) in percent; cost per 1k cases; latency in seconds."""
     if value is None:
-        return "–"
+        return NONE
     if metric == "cost":
-        return money(value)
+        return cost_money(value)
     if metric.startswith("latency"):
-        return f"{value:.3f}s"
-    return pct(value) if percent_sign else f"{value * 100:.1f}"
+        return seconds(value)
+    return pct(value) if percent_sign else points(value)
+
+
+def amount_with_unit(value: float | None, metric: str) -> str:
+    """A size with its unit: ``5.0 pts``, ``$0.12 per 1k cases``, ``0.250s``."""
+    return NONE if value is None else amount(value, metric) + unit_of(metric)
+
+
+def case_value(value: float, binary: bool) -> str:
+    """One case's value in a flip: ``pass``/``fail`` for one pass/fail sample, else its mean in percent."""
+    if binary:
+        return "pass" if value >= 1.0 else "fail"
+    return pct(value, 0)
 
 
 def disclosure(interval: Interval | None) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.gate import GatedComparison, GateOutcome
-from harness.report.format import amount, signed_interval
-from harness.report.gate_text import cases_text, clip, is_binary, margin_text, mde_text, p_text, summary_line
+from harness.report.format import amount, case_value, p_value, signed_interval, unit_of
+from harness.report.gate_text import cases_text, clip, is_binary, margin_text, mde_text, summary_line
 from harness.stats.gate_rule import Verdict
 
 ICONS = {
@@ -20,7 +20,7 @@ ICONS = {
     Verdict.NON_INFERIOR: "✅",
     Verdict.INCONCLUSIVE: "❔",
 }
-HEADLINE_ICONS = {"BLOCK": "🛑", "WARN": "⚠️", "PASS": "✅"}
+HEADLINE_ICONS = {"BLOCK": "🛑", "WARN": "⚠️", "PASS": "✅", "NOT EVALUATED": "❓"}
 MAX_FLIPS = 20
 CELL_CLIP = 200
 
@@ -34,8 +34,7 @@ def _row(item: GatedComparison) -> list[str]:
     c = item.comparison
     mde = "–"
     if c.mde_warn is not None and c.mde_block is not None:
-        unit = " pts" if c.higher_is_better else ""
-        mde = f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit}"
+        mde = f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit_of(c.metric)}"
     return [
         f"{ICONS[item.verdict]} **{item.verdict.value}**",
         cell(item.suite),
@@ -43,7 +42,7 @@ def _row(item: GatedComparison) -> list[str]:
         cell(item.short_name),
         cell(signed_interval(c.ci90, c.metric)),
         cell(cases_text(item)),
-        f"{p_text(c.p_value)} ({p_text(c.p_holm)})",
+        f"{p_value(c.p_value)} ({p_value(c.p_holm)})",
         cell(margin_text(item)),
         mde,
     ]
@@ -60,7 +59,7 @@ def _flips(item: GatedComparison) -> list[str]:
     what = "passed under the baseline and fail now" if binary else "got worse by more than 25 points"
     rows = [
         [cell(f.case_id),
-         "pass → fail" if binary else f"{f.baseline * 100:.0f}% → {f.candidate * 100:.0f}%",
+         f"{case_value(f.baseline, binary)} → {case_value(f.candidate, binary)}",
          cell(clip(f.baseline_output, CELL_CLIP)), cell(clip(f.candidate_output, CELL_CLIP)),
          cell(clip(f.why, CELL_CLIP)) if f.why else ""]
         for f in item.flips[:MAX_FLIPS]
@@ -81,9 +80,10 @@ def render_markdown(outcome: GateOutcome) -> str:
     family = len(outcome.items)
     lines += [
         f"BLOCK: Holm-adjusted one-sided p < 0.01 over the {family} comparison(s) gated here; WARN: < 0.05. "
-        "Otherwise the 90% interval of the paired difference decides the label: IMPROVEMENT (above 0), "
-        "NON_INFERIOR (no drop larger than the margin), INCONCLUSIVE (the suite is too small to rule one out). "
-        "p is the unadjusted one-sided p for \"candidate worse\".",
+        "IMPROVEMENT: the same test, for a gain, gives p < 0.05. A verdict needs its test and the 90% interval "
+        "of the paired difference to agree (the interval reaches 0 when the test does not confirm a change). "
+        "Otherwise NON_INFERIOR (no drop larger than the margin) or INCONCLUSIVE (the suite is too small to "
+        "rule one out). p is the unadjusted one-sided p for \"candidate worse\".",
         "",
     ]
     for item in outcome.items:
@@ -95,6 +95,7 @@ def render_markdown(outcome: GateOutcome) -> str:
         lines += [f"- {cell(i.name)}: {cell(s)}" for i, s in sentences]
         lines.append("")
     lines += [f"> ⚠️ {cell(w)}" for w in outcome.warnings]
+    lines += [f"> ❓ not evaluated: {cell(w)}" for w in outcome.unevaluated]
     lines += [f"- note: {cell(n)}" for n in outcome.notes]
     lines += ["", f"`{summary_line(outcome)}`", ""]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ so every place a verdict shows up words it the same way.
 from __future__ import annotations
 
 from harness.gate import Flip, GatedComparison, GateOutcome
-from harness.report.format import amount, signed_interval
+from harness.report.format import amount, amount_with_unit, case_value, p_value, signed_interval
 
 # Wide enough for the longest verdict name, so the lines of a run line up.
 VERDICT_WIDTH = len("INCONCLUSIVE")
@@ -15,20 +15,15 @@ DEFAULT_MAX_FLIPS = 10
 OUTPUT_CLIP = 160
 
 
-def p_text(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
-
-
 def margin_text(item: GatedComparison) -> str:
-    c = item.comparison
-    unit = " pts" if c.higher_is_better else ""
-    return f"{amount(c.margin, c.metric)}{unit}"
+    return amount_with_unit(item.comparison.margin, item.comparison.metric)
 
 
 def cases_text(item: GatedComparison) -> str:
     c = item.comparison
     k = max(c.k_candidate[1], c.k_baseline[1])
-    return f"{c.n_cases} cases × {k}"
+    undecided = c.undecided_baseline + c.undecided_candidate
+    return f"{c.n_cases} cases × {k}" + (f" (+{undecided} undecided)" if undecided else "")
 
 
 def verdict_line(item: GatedComparison) -> str:
@@ -37,7 +32,7 @@ def verdict_line(item: GatedComparison) -> str:
     mode = " · strict non-inferiority" if item.non_inferiority else ""
     return (
         f"{item.verdict.value:<{VERDICT_WIDTH}}  {item.name}: {signed_interval(c.ci90, c.metric)} (90% CI) · "
-        f"{cases_text(item)} · p={p_text(c.p_value)} (Holm {p_text(c.p_holm)} over {c.family_size}, "
+        f"{cases_text(item)} · p={p_value(c.p_value)} (Holm {p_value(c.p_holm)} over {c.family_size}, "
         f"{c.p_method}) · margin {margin_text(item)}{mode}"
     )
 
@@ -49,14 +44,8 @@ def clip(text: str | None, width: int = OUTPUT_CLIP) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _mean(value: float, binary: bool) -> str:
-    if binary:
-        return "pass" if value >= 1.0 else "fail"
-    return f"{value * 100:.0f}%"
-
-
 def flip_summary(flip: Flip, binary: bool) -> str:
-    return f"{flip.case_id}: {_mean(flip.baseline, binary)} → {_mean(flip.candidate, binary)}"
+    return f"{flip.case_id}: {case_value(flip.baseline, binary)} → {case_value(flip.candidate, binary)}"
 
 
 def is_binary(item: GatedComparison) -> bool:
@@ -114,7 +103,9 @@ def failure_text(item: GatedComparison, max_flips: int = DEFAULT_MAX_FLIPS) -> s
 def summary_line(outcome: GateOutcome, exit_code: bool = True) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in outcome.counts().items()) or "nothing gated"
     strict = " (strict: WARN fails too)" if outcome.fail_on_warn else ""
-    return f"gate: {counts}{strict}" + (f" → exit {outcome.exit_code}" if exit_code else "")
+    missing = len(outcome.unevaluated)
+    unjudged = f"; {missing} could not be evaluated" if missing else ""
+    return f"gate: {counts}{strict}{unjudged}" + (f" → exit {outcome.exit_code}" if exit_code else "")
 
 
 def render_text(outcome: GateOutcome, max_flips: int = DEFAULT_MAX_FLIPS) -> str:
@@ -123,6 +114,7 @@ def render_text(outcome: GateOutcome, max_flips: int = DEFAULT_MAX_FLIPS) -> str
     for item in outcome.items:
         lines += ["", verdict_line(item), *detail_lines(item, max_flips)]
     lines += [f"warning: {w}" for w in outcome.warnings]
+    lines += [f"not evaluated: {w}" for w in outcome.unevaluated]
     lines += [f"note: {n}" for n in outcome.notes]
     lines += ["", summary_line(outcome)]
     return "\n".join(lines)

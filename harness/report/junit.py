@@ -75,6 +75,16 @@ def render_junit(outcome: GateOutcome) -> str:
                               failures=str(failures), errors="0", skipped="0", time="0")  # fmt: skip
         for item in items:
             _testcase(suite, item, outcome)
+    for why in outcome.unevaluated:
+        # A comparison the gate could not judge fails CI as an error, never as a silent pass.
+        suite = root.find("testsuite")
+        parent = suite if suite is not None else ET.SubElement(root, "testsuite", name="prompt-harness gate",
+                                                                 tests="0", failures="0", errors="0", skipped="0",
+                                                                 time="0")  # fmt: skip
+        case = ET.SubElement(parent, "testcase", name=_clean("not evaluated"), classname="harness.gate", time="0")
+        ET.SubElement(case, "error", message=_clean(why), type="NOT_EVALUATED").text = _clean(why)
+    if outcome.unevaluated:
+        root.set("errors", str(len(outcome.unevaluated)))
     if outcome.notes or outcome.warnings:
         # The schema allows output only inside a testsuite: the first one carries the invocation's notes.
         first = root.find("testsuite")

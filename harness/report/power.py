@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.report.build import ReportOptions, build_report
+from harness.report.format import amount_with_unit, decimal, pct
 from harness.stats.power import (
     BLOCK_ALPHA,
     DEFAULT_POWER,
@@ -52,14 +53,14 @@ def plan_from_rates(
     if not 0.0 < rate <= 1.0 or rate - drop < 0.0:
         raise HarnessError(f"--rate must be in (0, 1] and at least --drop; got rate {rate}, drop {drop}")
     sd_d = sd_diff_binary(rate - drop, rate, correlation)
-    head = (f"baseline pass rate {rate * 100:g}%, drop {drop * 100:g} points, one repeat per case, correlation "
-            f"of the two variants' outcomes per case φ = {correlation:g} (φ = 0: the unpaired worst case)")
+    head = (f"baseline pass rate {pct(rate)}, drop {amount_with_unit(drop, 'pass_rate')}, one repeat per case, "
+            f"correlation of the two variants' outcomes per case φ = {correlation:g} (φ = 0: the unpaired worst case)")
     lines = [head]
     if sd_d == 0.0:
         lines.append("no case can change verdict under these rates: nothing to detect")
         return PowerPlan("assumed rates", lines)
     warn, block = required_cases(drop, sd_d, WARN_ALPHA, power), required_cases(drop, sd_d, BLOCK_ALPHA, power)
-    lines.append(f"to detect it with {power * 100:.0f}% power: {warn} cases at the WARN level (one-sided p < "
+    lines.append(f"to detect it with {pct(power, 0)} power: {warn} cases at the WARN level (one-sided p < "
                  f"{WARN_ALPHA:g}), {block} at BLOCK (p < {BLOCK_ALPHA:g})")  # fmt: skip
     if cases is not None:
         lines.append(mde_sentence(cases, 1, sd_d, drop, power))
@@ -70,13 +71,13 @@ def plan_from_rates(
 def _variant_plan(s: VariantSummary, drop: float, correlation: float, power: float) -> PowerPlan:
     n, k = s.n_cases, s.k_max
     rate = s.pass_rate.estimate or 0.0
-    title = f"{s.variant} as the baseline ({n} cases × {k} repeats, pass rate {rate * 100:.1f}%)"
+    title = f"{s.variant} as the baseline ({n} cases × {k} repeats, pass rate {pct(rate)})"
     f = s.flakiness
     if f is not None and f.within_var is not None and f.between_var is not None:
         omega2 = 2.0 * f.between_var * (1.0 - correlation)
         sd_d = (omega2 + 2.0 * f.within_var / k) ** 0.5
-        lines = [f"within-case variance {f.within_var:.3f}, between-case {f.between_var:.3f}; a candidate whose "
-                 f"per-case pass rates correlate φ = {correlation:g} with these"]  # fmt: skip
+        lines = [f"within-case variance {decimal(f.within_var, 3)}, between-case {decimal(f.between_var, 3)}; "
+                 f"a candidate whose per-case pass rates correlate φ = {correlation:g} with these"]  # fmt: skip
         if sd_d == 0.0:
             return PowerPlan(title, lines + ["every case always gives the same verdict: any change is visible"])
         lines.append(mde_sentence(n, k, sd_d, drop, power, omega2, f.within_var, f.within_var))

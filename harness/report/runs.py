@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.report.build import load_run, run_seed
+from harness.report.format import amount_with_unit
 from harness.report.table import METRIC_NAMES, comparison_notes, comparisons_table, flip_lines
 from harness.report.text import Writer
 from harness.stats.cases import METRICS, by_variant, label_of
@@ -120,7 +121,7 @@ def render_comparison(result: RunsComparison, fmt: str) -> str:
     w.heading(f"prompt-harness compare: {result.suite} (run b − run a)", 2)
     metrics = ", ".join(METRIC_NAMES.get(m, m) for m in result.metrics)
     w.para(f"paired on case id; {metrics}; Holm over the {len(result.comparisons)} comparisons shown; "
-           f"margin {result.margin * 100:g} pts")  # fmt: skip
+           f"margin {amount_with_unit(result.margin, 'pass_rate')}")  # fmt: skip
     table = comparisons_table(result.comparisons, show_baseline=True)
     if table is not None:
         w.table(table)

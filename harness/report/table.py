@@ -10,7 +10,10 @@ from tabulate import tabulate
 
 from harness.report.build import RunReport
 from harness.report.format import (
+    COST_UNIT,
     amount,
+    amount_with_unit,
+    decimal,
     disclosure,
     duration,
     money,
@@ -19,6 +22,7 @@ from harness.report.format import (
     pct,
     pct_interval,
     signed_interval,
+    unit_of,
 )
 from harness.stats.comparison import Comparison
 from harness.stats.costlat import calls_needed_for_upper_bound
@@ -26,7 +30,7 @@ from harness.stats.flakiness import PROJECTED_REPEATS
 from harness.stats.intervals import INSUFFICIENT
 from harness.stats.summary import VariantSummary
 
-METRIC_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost/case", "latency_p95": "p95 latency"}
+METRIC_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost/1k cases", "latency_p95": "p95 latency"}
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,31 @@ def _tokens(summary: VariantSummary) -> Cell:
 
 
 def _errors(summary: VariantSummary) -> Cell:
-    text = pct_interval(summary.error_rate)
-    if summary.undecided_trials:
-        text += f" (+{summary.undecided_trials} undecided)"
-    return Cell(text, disclosure(summary.error_rate))
+    return Cell(pct_interval(summary.error_rate), disclosure(summary.error_rate))
+
+
+def _pass_rate(summary: VariantSummary) -> Cell:
+    """The rate over decided cases, with the undecided ones beside it: they are never silently dropped."""
+    text = pct_interval(summary.pass_rate)
+    tip = disclosure(summary.pass_rate)
+    if summary.undecided_cases:
+        text += f" (+{summary.undecided_cases} undecided)"
+        tip += (f"; {summary.undecided_cases} cases have no decided trial (a grader, e.g. the judge, could not "
+                "decide) and are not in the rate")
+    return Cell(text, tip)
+
+
+def _cases(summary: VariantSummary) -> Cell:
+    decided = summary.n_cases - summary.undecided_cases
+    text = f"{summary.n_cases}×{k_text(summary.k_min, summary.k_max)}"
+    if decided != summary.n_cases:
+        text += f" ({decided} decided)"
+    return Cell(text, f"{summary.n_cases} cases, {decided} with a decided trial, {summary.n_trials} trials")
 
 
 def summary_table(report: RunReport) -> Table:
     headers = ["variant", "cases×k", "pass rate [95% CI]", "score [95% CI]", "errors [95% CI]",
-               "tokens in/out", "cost/case [95% CI]", "p50 latency [95% CI]", "p95 latency [95% CI]"]  # fmt: skip
+               "tokens in/out", "cost/1k cases [95% CI]", "p50 latency [95% CI]", "p95 latency [95% CI]"]  # fmt: skip
     if not report.has_scores:
         headers.remove("score [95% CI]")
     rows = []
@@ -83,8 +103,8 @@ def summary_table(report: RunReport) -> Table:
         score = [Cell(pct_interval(s.score), disclosure(s.score)) if s.score is not None else Cell("–")]
         rows.append([
             _variant_cell(report, s),
-            Cell(f"{s.n_cases}×{k_text(s.k_min, s.k_max)}", f"{s.n_cases} cases, {s.n_trials} trials"),
-            Cell(pct_interval(s.pass_rate), disclosure(s.pass_rate)),
+            _cases(s),
+            _pass_rate(s),
             *(score if report.has_scores else []),
             _errors(s),
             _tokens(s),
@@ -123,7 +143,7 @@ def summary_methods(report: RunReport) -> list[str]:
     lines = [
         f"pass rate: {of('pass_rate')}; per-case means over repeats, the case is the unit (n = cases)",
         f"errors: {of('error_rate')} over cases",
-        f"cost/case: {of('cost_per_case')}; per-case mean cost, {report.n_resamples} resamples",
+        f"cost/1k cases: {of('cost_per_case')}; mean cost per case × 1,000, in dollars, {report.n_resamples} resamples",
         f"latency: {of('latency_p95_s')} over calls (n = successful calls)",
     ]
     if report.has_scores:
@@ -156,8 +176,8 @@ def flakiness_table(report: RunReport) -> Table | None:
         rows.append([
             Cell(s.variant),
             Cell(f"{f.flaky_cases}/{f.n_cases} ({pct_interval(f.flaky_rate, 0)})", disclosure(f.flaky_rate)),
-            Cell("–" if f.within_sd is None else f"{f.within_sd:.3f}", tip),
-            Cell("–" if f.icc is None else f"{f.icc:.2f}", tip),
+            Cell(decimal(f.within_sd, 3), tip),
+            Cell(decimal(f.icc), tip),
             Cell("–" if f.noise_share is None else pct(f.noise_share, 0), tip),
             *projected,
         ])  # fmt: skip
@@ -172,6 +192,12 @@ def _repeats_key(k: float) -> str:
     return "inf" if k == float("inf") else str(int(k))
 
 
+def undecided_text(c: Comparison) -> str:
+    """`` (+3 undecided)``: cases a comparison could not use because no grader verdict exists for them."""
+    undecided = c.undecided_baseline + c.undecided_candidate
+    return f" (+{undecided} undecided)" if undecided else ""
+
+
 def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) -> Table | None:
     """One row per comparison; ``show_baseline`` adds the baseline's name (all pairs, two runs)."""
     if not comparisons:
@@ -179,12 +205,12 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
     rows = []
     for c in comparisons:
         row = [Cell(c.baseline)] if show_baseline else []
-        unit = " pts" if c.metric in ("pass_rate", "score") else ""
         row += [
             Cell(c.candidate),
             Cell(METRIC_NAMES.get(c.metric, c.metric)),
-            Cell(f"{c.n_cases}×{k_text(*c.k_candidate)}",
-                 f"{c.n_cases} shared cases; k baseline {k_text(*c.k_baseline)}, candidate {k_text(*c.k_candidate)}"),
+            Cell(f"{c.n_cases}×{k_text(*c.k_candidate)}{undecided_text(c)}",
+                 f"{c.n_cases} shared decided cases; k baseline {k_text(*c.k_baseline)}, candidate "
+                 f"{k_text(*c.k_candidate)}"),
             Cell(f"{amount(c.baseline_estimate, c.metric, percent_sign=True)} → "
                  f"{amount(c.candidate_estimate, c.metric, percent_sign=True)}",
                  "over the shared cases"),
@@ -192,7 +218,7 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
             Cell(f"{p_value(c.p_value)} ({c.p_method})", "one-sided p for 'candidate worse'"),
             Cell(p_value(c.p_holm), f"Holm-adjusted over {c.family_size} comparisons"),
             Cell(c.gate.verdict.value, c.gate.reason, f"verdict-{c.gate.verdict.value.lower()}"),
-            Cell(f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit}"
+            Cell(f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit_of(c.metric)}"
                  if c.mde_warn is not None else "–",
                  "smallest drop detected with 80% power at the WARN (p<0.05) / BLOCK (p<0.01) level"),
         ]  # fmt: skip
@@ -226,7 +252,9 @@ def pareto_table(report: RunReport) -> Table | None:
             Cell(money_interval(p.cost_per_case), disclosure(p.cost_per_case)) if p.cost_per_case else Cell("–"),
             Cell(status, "", "front" if p.on_front else ("dominated" if p.significantly_dominated else "")),
         ])  # fmt: skip
-    return ["variant", f"{METRIC_NAMES[report.pareto_metric]} [95% CI]", "cost/case [95% CI]", "cost–quality"], rows
+    quality = METRIC_NAMES[report.pareto_metric]
+    headers = ["variant", f"{quality} [95% CI]", f"cost {COST_UNIT} [95% CI]", "cost–quality"]
+    return headers, rows
 
 
 def _ids(ids: Sequence[str], limit: int) -> str:
@@ -262,7 +290,7 @@ def comparison_notes(c: Comparison) -> list[str]:
     if c.mde_message:
         lines.append(c.mde_message)
     elif c.required_cases:
-        lines.append(f"{c.required_cases} cases would detect a drop of {amount(c.margin, c.metric)}")
+        lines.append(f"{c.required_cases} cases would detect a drop of {amount_with_unit(c.margin, c.metric)}")
     lines += c.notes
     return lines
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.report.build import RunReport
+from harness.report.format import amount_with_unit
 from harness.report.table import (
     METRIC_NAMES,
     Cell,
@@ -39,7 +40,7 @@ def comparison_heading(report: RunReport) -> str:
     target = "all pairs" if report.all_pairs else f"against the baseline {report.baseline}"
     strict = ", strict non-inferiority" if report.gate_mode == "non-inferiority" else ""
     return (f"Comparisons {target} ({metrics}; paired on case id; Holm over the {family} comparisons shown; "
-            f"margin {report.margin * 100:g} pts{strict})")
+            f"margin {amount_with_unit(report.margin, 'pass_rate')}{strict})")
 
 
 class Writer:
@@ -126,7 +127,8 @@ def _render(report: RunReport, markdown: bool, details: bool, compact: bool = Fa
         w.table(pareto)
         w.lines([f"front: not beaten on both {METRIC_NAMES[report.pareto_metric]} and cost by point estimates; "
                  f"significantly dominated: another variant is non-inferior in quality (paired 95% lower bound "
-                 f"≥ −{report.margin * 100:g} pts) and significantly cheaper (paired bootstrap-t)"])  # fmt: skip
+                 f"≥ −{amount_with_unit(report.margin, 'pass_rate')}) and significantly cheaper "
+                 "(paired bootstrap-t)"])  # fmt: skip
     if report.calibration is not None:
         w.heading("Judge calibration (agreement with human labels)")
         w.parts.append(report.calibration.markdown() if markdown else report.calibration.table())

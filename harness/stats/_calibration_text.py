@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from harness.report.format import decimal, pct
 from harness.stats.intervals import Interval
 
 if TYPE_CHECKING:
@@ -14,16 +15,12 @@ if TYPE_CHECKING:
 MAX_DISAGREEMENTS = 20
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.2f}"
+def _signed(value: float | None) -> str:
+    return decimal(value, 2, sign=True)
 
 
 def _row(name: str, ci: Interval, percent: bool = True) -> list[str]:
-    show = _pct if percent else _num
+    show = pct if percent else _signed
     bounds = f"[{show(ci.low)}, {show(ci.high)}]" if ci.defined else "–"
     method = ci.method + (f" — {ci.note}" if ci.note else "")
     return [name, show(ci.estimate), bounds, method]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.report.format import pct
 from harness.stats.intervals import Interval, clustered_proportion_ci, pass_rate_ci, undefined_interval
 from harness.stats.kappa import LEVEL, RESAMPLES, kappa_interval, quadratic_weights
 from harness.stats.seeding import derive_seed, seed_from
@@ -296,7 +297,7 @@ class VoteAgreement:
         return dict(vars(self))
 
     def line(self) -> str:
-        mean = "–" if self.mean_agreement is None else f"{100 * self.mean_agreement:.1f}%"
+        mean = pct(self.mean_agreement)
         return (f"judge votes {self.judge}: split on {self.split} of {self.trials} trials; "
                 f"mean agreement with the majority {mean}")
 

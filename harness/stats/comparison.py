@@ -30,8 +30,26 @@ from harness.stats.costlat import (
 from harness.stats.flakiness import variance_components
 from harness.stats.gate_rule import GateDecision, gate_verdict
 from harness.stats.intervals import Interval, grouped_mean_ci, grouped_se, json_float
-from harness.stats.paired import Mover, align_cases, holm_adjust, one_sided_p, paired_comparison
-from harness.stats.power import mde, mde_sentence, omega2_from_run, required_cases, required_repeats
+from harness.stats.paired import (
+    Mover,
+    agree_with_tests,
+    align_cases,
+    holm_adjust,
+    one_sided_p,
+    paired_comparison,
+    smallest_p,
+)
+from harness.stats.power import (
+    BLOCK_ALPHA,
+    MIN_CASES_FOR_REPEATS,
+    WARN_ALPHA,
+    Detectable,
+    detectable,
+    mde_sentence,
+    omega2_from_run,
+    required_cases,
+    required_repeats,
+)
 from harness.stats.seeding import derive_seed
 from harness.store import TrialRecord
 
@@ -62,6 +80,7 @@ class Comparison:
     ci90: Interval
     p_value: float
     p_method: str
+    p_better: float
     p_holm: float
     family_size: int
     margin: float
@@ -75,6 +94,10 @@ class Comparison:
     required_repeats: int | None
     mde_message: str | None
     gate: GateDecision
+    # Why a level has no MDE at this size, with the cases needed: {"warn": Detectable, "block": ...}.
+    mde_unreachable: dict[str, Detectable] = field(default_factory=dict)
+    undecided_baseline: int = 0  # cases of the baseline (candidate) left out: no decided trial
+    undecided_candidate: int = 0
     regressions: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
     movers: list[Mover] = field(default_factory=list)
@@ -98,6 +121,7 @@ class Comparison:
             "ci90": self.ci90.to_dict(),
             "p_value": float(self.p_value),
             "p_method": self.p_method,
+            "p_better": float(self.p_better),
             "p_holm": float(self.p_holm),
             "family_size": self.family_size,
             "margin": float(self.margin),
@@ -111,6 +135,9 @@ class Comparison:
             "required_repeats": self.required_repeats,
             "mde_message": self.mde_message,
             "gate": self.gate.to_dict(),
+            "mde_unreachable": {level: d.to_dict() for level, d in self.mde_unreachable.items()},
+            "undecided_baseline": self.undecided_baseline,
+            "undecided_candidate": self.undecided_candidate,
             "regressions": list(self.regressions),
             "fixes": list(self.fixes),
             "movers": [m.to_dict() for m in self.movers],
@@ -121,6 +148,30 @@ class Comparison:
 def _k_range(table: CaseTable, ids: Sequence[str]) -> tuple[int, int]:
     ks = [len(table.values[c]) for c in ids]
     return (min(ks), max(ks)) if ks else (0, 0)
+
+
+def _cases_for_level(method: str, alpha: float) -> int:
+    """Fewest cases at which ``method`` can give a p below alpha at all."""
+    n = 2
+    while smallest_p(n, method) >= alpha:
+        n += 1
+    return n
+
+
+def _detectability(sd_d: float, n: int, method: str, margin: float, metric: str,
+                   room: float | None) -> dict[str, Any]:
+    """MDE at the WARN and BLOCK levels, or why none exists at this size (and the cases needed)."""
+    found = {
+        level: detectable(sd_d, n, alpha, room=room, min_p=smallest_p(n, method),
+                          cases_for_level=_cases_for_level(method, alpha), target=margin or None, metric=metric)
+        for level, alpha in (("warn", WARN_ALPHA), ("block", BLOCK_ALPHA))
+    }  # fmt: skip
+    return {
+        "mde_warn": found["warn"].mde,
+        "mde_block": found["block"].mde,
+        "mde_unreachable": {level: d for level, d in found.items() if d.mde is None},
+        "_detectable": found,
+    }
 
 
 def _quality_fields(
@@ -145,7 +196,7 @@ def _quality_fields(
     aligned = align_cases(cand.means, base.means)
     ids = aligned.case_ids
     out: dict[str, Any] = {
-        "ci95": pa.ci95, "ci90": pa.ci90, "p_value": pa.p_value, "p_method": pa.p_method,
+        "ci95": pa.ci95, "ci90": pa.ci90, "p_value": pa.p_value, "p_method": pa.p_method, "p_better": pa.p_better,
         "regressions": pa.regressions, "fixes": pa.fixes, "movers": pa.movers, "notes": [],
         "sd_diff": pa.sd_diff, "correlation": pa.correlation, "variance_reduction": pa.variance_reduction,
     }  # fmt: skip
@@ -160,7 +211,11 @@ def _quality_fields(
         if n_groups >= 2 and se > 0:
             t_stat = (float(d.mean()) + tolerance) / se
             out["p_value"] = float(stats.t.cdf(t_stat, n_groups - 1))
+            out["p_better"] = float(stats.t.sf(float(d.mean()) / se, n_groups - 1))
             out["p_method"] = GROUPED_ONE_SIDED_T
+            p_worse = float(stats.t.cdf(float(d.mean()) / se, n_groups - 1))
+            for key in ("ci95", "ci90"):
+                out[key] = agree_with_tests(out[key], p_worse, out["p_better"])
         out["notes"].append(f"cases in {n_groups} groups: groups are the unit of inference")
 
     n, k = pa.n, max(_k_range(base, ids)[1], _k_range(cand, ids)[1])
@@ -172,11 +227,10 @@ def _quality_fields(
     if sd_d == 0.0:
         out["notes"].append("every shared case moved by the same amount: no spread to size the suite from")
         return out
-    out.update(
-        mde_warn=mde(sd_d, n, 0.05),
-        mde_block=mde(sd_d, n, 0.01),
-        required_cases=required_cases(margin, sd_d) if margin > 0 else None,
-    )
+    room = float(aligned.base.mean()) if n else None  # a drop cannot take the baseline below 0
+    found = _detectability(sd_d, n, out["p_method"], margin, "pass_rate", room)
+    levels: dict[str, Detectable] = found.pop("_detectable")
+    out.update(found, required_cases=required_cases(margin, sd_d) if margin > 0 else None)
     components: dict[str, float] = {}
     if base.k_max >= 2 and cand.k_max >= 2:
         vc_base = variance_components({c: base.values[c] for c in ids})
@@ -190,10 +244,11 @@ def _quality_fields(
                 "within_new": vc_cand.within_var,
                 "within_base": vc_base.within_var,
             }
-            if margin > 0:
+            if margin > 0 and n >= MIN_CASES_FOR_REPEATS:
                 out["required_repeats"] = required_repeats(margin, n, **components)
     if margin > 0:
-        out["mde_message"] = mde_sentence(n, k, sd_d, margin, **components)
+        out["mde_message"] = mde_sentence(n, k, sd_d, margin, **components, warn=levels["warn"],
+                                          block=levels["block"])
     return out
 
 
@@ -204,17 +259,32 @@ def _cost_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) 
     k = max(base.k_max, cand.k_max)
     # Orient so that "worse" (more expensive) is down, as the shared one-sided test expects.
     p_value, p_method = one_sided_p(-d, False, tolerance, seed)
+    p_better, _ = one_sided_p(-d, False, 0.0, seed, "greater")
+    p_worse = p_value if tolerance == 0.0 else one_sided_p(-d, False, 0.0, seed)[0]
     sd_d = float(d.std(ddof=1)) if n >= 2 else None
-    return {
-        "ci95": studentized_bootstrap_ci(d, 0.95, derive_seed(seed, "ci95"), k=k),
-        "ci90": studentized_bootstrap_ci(d, 0.90, derive_seed(seed, "ci90"), k=k),
+    # The interval is of candidate - baseline (cost up = worse): its "drop" side is the upper one.
+    cis = {key: studentized_bootstrap_ci(d, level, derive_seed(seed, key), k=k)
+           for key, level in (("ci95", 0.95), ("ci90", 0.90))}  # fmt: skip
+    out: dict[str, Any] = {
+        **{key: _flip(agree_with_tests(_flip(ci), p_worse, p_better)) for key, ci in cis.items()},
         "p_value": p_value,
         "p_method": p_method,
+        "p_better": p_better,
         "sd_diff": sd_d,
-        "mde_warn": mde(sd_d, n, 0.05) if sd_d else None,
-        "mde_block": mde(sd_d, n, 0.01) if sd_d else None,
         "notes": [],
     }
+    if sd_d:
+        found = _detectability(sd_d, n, p_method, 0.0, "cost", None)
+        found.pop("_detectable")
+        out.update(found)
+    return out
+
+
+def _flip(interval: Interval) -> Interval:
+    """The interval of the negated quantity (for metrics where lower is better)."""
+    neg = (lambda v: None if v is None else -v)  # noqa: E731
+    return dataclasses.replace(interval, estimate=neg(interval.estimate), low=neg(interval.high),
+                               high=neg(interval.low))
 
 
 def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -> dict[str, Any]:
@@ -226,6 +296,8 @@ def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: in
         "ci95": ci95,
         "ci90": ci90,
         "p_value": paired_quantile_test(aligned.new, aligned.base, 0.95, tolerance, derive_seed(seed, "p")),
+        # "better" (faster) is the same permutation test with the sides swapped.
+        "p_better": paired_quantile_test(aligned.base, aligned.new, 0.95, 0.0, derive_seed(seed, "p")),
         "p_method": QUANTILE_PERMUTATION,
         "notes": ["p95 over cases of each case's mean latency (seconds) of successful calls"],
     }
@@ -267,6 +339,15 @@ def _measure(
             fields = _cost_fields(base, cand, tolerance_abs, pair_seed)
         else:
             fields = _latency_fields(base, cand, tolerance_abs, pair_seed)
+    if higher_is_better:
+        undecided_base = len({t.case_id for t in base_trials} - set(base.values))
+        undecided_cand = len({t.case_id for t in cand_trials} - set(cand.values))
+        if undecided_base or undecided_cand:
+            fields["notes"].append(
+                f"undecided cases (no grader verdict, e.g. the judge could not answer): {undecided_base} in the "
+                f"baseline, {undecided_cand} in the candidate; they are not in this comparison"
+            )
+        fields["undecided_baseline"], fields["undecided_candidate"] = undecided_base, undecided_cand
     if aligned.only_base or aligned.only_new:
         fields["notes"].append(
             f"{len(aligned.only_base)} cases only in the baseline and {len(aligned.only_new)} only in the "
@@ -288,7 +369,8 @@ def _measure(
         "margin": margin_abs,
         "tolerance": tolerance_abs,
         **{"sd_diff": None, "correlation": None, "variance_reduction": None, "mde_warn": None,
-           "mde_block": None, "required_cases": None, "required_repeats": None, "mde_message": None},
+           "mde_block": None, "required_cases": None, "required_repeats": None, "mde_message": None,
+           "p_better": 1.0, "mde_unreachable": {}},
         **fields,
     }  # fmt: skip
 
@@ -304,6 +386,8 @@ def _gate(measure: dict[str, Any], p_holm: float, strict: bool) -> GateDecision:
         strict=strict,
         n_cases=measure["n_cases"],
         required_cases=measure["required_cases"],
+        p_better=measure["p_better"],
+        metric=measure["metric"],
     )
 
 
@@ -322,7 +406,7 @@ def apply_holm(comparisons: Sequence[Comparison], strict: bool = False) -> list[
     for c, p in zip(comparisons, adjusted, strict=True):
         gate = gate_verdict(
             float(p), c.ci90.low, c.ci90.high, c.margin, higher_is_better=c.higher_is_better, strict=strict,
-            n_cases=c.n_cases, required_cases=c.required_cases,
+            n_cases=c.n_cases, required_cases=c.required_cases, p_better=c.p_better, metric=c.metric,
         )  # fmt: skip
         out.append(dataclasses.replace(c, p_holm=float(p), family_size=len(comparisons), gate=gate))
     return out

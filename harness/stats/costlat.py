@@ -14,6 +14,7 @@ from harness.stats.paired import align_cases, paired_diff_ci
 from harness.stats.seeding import derive_seed
 
 BOOTSTRAP_T = "bootstrap-t"
+LOG_BOOTSTRAP_T = "bootstrap-t (log scale)"
 ORDER_STATISTIC = "order-statistic"
 CASE_BOOTSTRAP_QUANTILE = "case bootstrap percentile"
 RATIO_BCA = "paired bootstrap BCa"
@@ -29,10 +30,22 @@ def _chunks(total: int, width: int) -> list[int]:
 
 
 def studentized_bootstrap_ci(
-    values: ArrayLike, level: float = 0.95, seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, k: int = 1
+    values: ArrayLike,
+    level: float = 0.95,
+    seed: int = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    k: int = 1,
+    log_scale: bool = False,
 ) -> Interval:
-    """Bootstrap-t interval for a mean over cases (Hall 1988): scipy's bootstrap has no studentized one."""
+    """Bootstrap-t interval for a mean over cases (Hall 1988): scipy's bootstrap has no studentized one.
+
+    With ``log_scale`` (non-negative values such as costs) the log of the mean is studentized, with the delta
+    method SE s/(sqrt(n) m), and the interval mapped back: it stays above 0, where a cost lives, and keeps
+    bootstrap-t's correction for skew.
+    """
     x = np.asarray(values, dtype=float)
+    if log_scale and np.any(x < 0):
+        raise ValueError("a log-scale interval needs non-negative values")
     n = x.size
     if n == 0:
         return undefined_interval(None, level, 0, k, "no cases")
@@ -47,9 +60,14 @@ def studentized_bootstrap_ci(
     for rows in _chunks(n_resamples, n):
         sample = x[rng.integers(0, n, size=(rows, n))]
         spread = sample.std(axis=1, ddof=1)
+        means = sample.mean(axis=1)
         # A resample of one repeated value has no scale to studentize by; it carries no t information.
         keep = np.ptp(sample, axis=1) > 0
-        t_parts.append((sample.mean(axis=1)[keep] - mean) / (spread[keep] / math.sqrt(n)))
+        if log_scale:
+            keep &= means > 0
+            t_parts.append((np.log(means[keep]) - math.log(mean)) / (spread[keep] / (math.sqrt(n) * means[keep])))
+        else:
+            t_parts.append((means[keep] - mean) / (spread[keep] / math.sqrt(n)))
     t_star = np.concatenate(t_parts)
     alpha = 1.0 - level
     q_low, q_high = (float(v) for v in np.quantile(t_star, [alpha / 2.0, 1.0 - alpha / 2.0]))
@@ -58,6 +76,10 @@ def studentized_bootstrap_ci(
     cv = sd / abs(mean) if mean != 0 else math.inf
     if cv > 1.0 and n <= 50:
         note = f"right-skewed values (CV {cv:.1f}) with {n} cases: every interval method under-covers here"
+    if log_scale:
+        log_se = se / mean
+        low, high = mean * math.exp(-q_high * log_se), mean * math.exp(-q_low * log_se)
+        return Interval(mean, low, high, LOG_BOOTSTRAP_T, level, n, k, n - 1, note)
     return Interval(mean, mean - q_high * se, mean - q_low * se, BOOTSTRAP_T, level, n, k, n - 1, note)
 
 
@@ -97,11 +119,16 @@ def calls_needed_for_upper_bound(q: float, level: float = 0.95) -> int:
     return math.ceil(math.log((1.0 - level) / 2.0) / math.log(q))
 
 
-def quantile_ci(values: ArrayLike, q: float, level: float = 0.95, floor: float | None = 0.0) -> Interval:
+def calls_needed_for_lower_bound(q: float, level: float = 0.95) -> int:
+    """Smallest number of calls for which the order-statistic lower bound of quantile q exists."""
+    return math.ceil(math.log((1.0 - level) / 2.0) / math.log(1.0 - q))
+
+
+def quantile_ci(values: ArrayLike, q: float, level: float = 0.95) -> Interval:
     """Distribution-free order-statistic interval for the q-quantile of i.i.d. values.
 
-    A missing lower bound falls back to ``floor`` (latency cannot be negative); a missing upper bound stays
-    None and the note says how many calls it needs.
+    A bound that does not exist at this many calls stays None (never a made-up 0), and the note says how
+    many calls it needs.
     """
     x = np.asarray(values, dtype=float)
     n = x.size
@@ -109,11 +136,14 @@ def quantile_ci(values: ArrayLike, q: float, level: float = 0.95, floor: float |
         return undefined_interval(None, level, 0, 1, "no values")
     estimate = float(np.quantile(x, q))
     ci = stats.quantile_test(x, q=estimate, p=q).confidence_interval(level)
-    low = float(ci.low) if math.isfinite(ci.low) else floor
+    low = float(ci.low) if math.isfinite(ci.low) else None
     high = float(ci.high) if math.isfinite(ci.high) else None
-    note = None
+    missing = []
+    if low is None:
+        missing.append(f"no lower bound: need ≥ {calls_needed_for_lower_bound(q, level)} calls")
     if high is None:
-        note = f"no upper bound: need ≥ {calls_needed_for_upper_bound(q, level)} calls"
+        missing.append(f"no upper bound: need ≥ {calls_needed_for_upper_bound(q, level)} calls")
+    note = "; ".join(missing) or None
     return Interval(estimate, low, high, ORDER_STATISTIC, level, n, 1, None, note)
 
 

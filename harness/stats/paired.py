@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from harness.report.format import p_value as shown_p
 from harness.stats.intervals import (
     BOUNDED_FALLBACK,
     Interval,
@@ -24,7 +25,10 @@ MCNEMAR_MIDP = "mid-p McNemar"
 SIGN_FLIP = "sign-flip permutation"
 ONE_SAMPLE_T = "paired t (one-sided)"
 SIGN_FLIP_MIN_CASES = 20
-SIGN_FLIP_EXACT_MAX_CASES = 16
+# Every sign pattern is enumerated below SIGN_FLIP_MIN_CASES (2**19 sums: a few MB and milliseconds), so the
+# sign-flip p is exact wherever the gate uses it; larger samples (an explicit call) draw seeded patterns.
+SIGN_FLIP_EXACT_MAX_CASES = SIGN_FLIP_MIN_CASES - 1
+SIGN_FLIP_RESAMPLES = 99_999
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,13 @@ def paired_diff_ci(
         low, high = degenerate_bounds(delta, n, level, bounds[0], bounds[1])
         return Interval(delta, float(low), float(high), BOUNDED_FALLBACK, level, n, k)
     ci = stats.ttest_rel(x_new, x_base).confidence_interval(level)
-    return Interval(delta, float(ci.low), float(ci.high), PAIRED_T, level, n, k, n - 1)
+    low, high = float(ci.low), float(ci.high)
+    note = None
+    if bounds is not None and (low < bounds[0] or high > bounds[1]):
+        # A difference of [0,1] values lives in [-1, 1]; the t interval knows nothing of that.
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+        note = f"clipped to [{bounds[0]:g}, {bounds[1]:g}]"
+    return Interval(delta, low, high, PAIRED_T, level, n, k, n - 1, note)
 
 
 def mcnemar_midp(regressions: ArrayLike, fixes: ArrayLike, alternative: str = "greater") -> NDArray | float:
@@ -124,33 +134,61 @@ def mcnemar_exact(regressions: int, fixes: int, alternative: str = "greater") ->
     return float(stats.binomtest(regressions, m, 0.5, alternative=alternative).pvalue)
 
 
-def sign_flip_test(
-    differences: ArrayLike, tolerance: float = 0.0, seed: int = 0, n_resamples: int | None = None
-) -> float:
-    """One-sided p for mean(d) < -tolerance by flipping signs.
+def _sign_flip_sums(d: NDArray) -> NDArray:
+    """The sum of d under each of the 2**n sign patterns (built by doubling: 2**19 floats is 4 MB)."""
+    sums = np.zeros(1)
+    for value in d:
+        sums = np.concatenate((sums + value, sums - value))
+    return sums
 
-    scipy enumerates all 2**n sign patterns (exact) whenever 2**n <= n_resamples; by default that is done up
-    to 16 cases and above that 9999 seeded patterns are drawn (exact enumeration costs seconds at 19).
+
+def sign_flip_test(
+    differences: ArrayLike,
+    tolerance: float = 0.0,
+    seed: int = 0,
+    n_resamples: int | None = None,
+    alternative: str = "less",
+) -> float:
+    """One-sided p for mean(d) < -tolerance (``less``) or mean(d) > 0 (``greater``) by flipping signs.
+
+    Exact by enumerating every sign pattern up to ``SIGN_FLIP_EXACT_MAX_CASES`` cases (or whenever 2**n is
+    within ``n_resamples``); beyond that ``n_resamples`` seeded random patterns (default 99,999).
     """
+    if alternative not in ("less", "greater"):
+        raise ValueError(f"alternative must be 'less' or 'greater', got {alternative!r}")
     d = np.asarray(differences, dtype=float) + tolerance
     if d.size == 0:
-        return 1.0  # no paired case: no evidence of a drop
-    if d.size == 1:
-        # scipy needs two observations; with one, the two sign patterns are enumerated by hand.
-        observed = float(d[0])
-        return (1 + int(-observed <= observed)) / 2
-    if n_resamples is None:
-        n_resamples = max(2**d.size, 9999) if d.size <= SIGN_FLIP_EXACT_MAX_CASES else 9999
+        return 1.0  # no paired case: no evidence of a change
+    if alternative == "greater":
+        d = -d
+    observed = float(d.sum())
+    # Sums that equal the observed one up to rounding count as ties (as scipy's permutation_test does).
+    slack = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    exact_limit = SIGN_FLIP_EXACT_MAX_CASES if n_resamples is None else max(
+        SIGN_FLIP_EXACT_MAX_CASES, int(math.log2(max(n_resamples, 1))))
+    if d.size <= exact_limit:
+        return float(np.count_nonzero(_sign_flip_sums(d) <= observed + slack)) / 2.0**d.size
     result = stats.permutation_test(
         (d,),
-        lambda x, axis: np.mean(x, axis=axis),
+        lambda x, axis: np.sum(x, axis=axis),
         permutation_type="samples",
         vectorized=True,
-        n_resamples=n_resamples,
+        n_resamples=n_resamples or SIGN_FLIP_RESAMPLES,
         alternative="less",
         rng=np.random.default_rng(seed),
     )
     return float(result.pvalue)
+
+
+def smallest_p(n: int, method: str) -> float:
+    """The smallest one-sided p the test can give with n cases: a discrete test may never reach a level."""
+    if n < 1:
+        return 1.0
+    if method == MCNEMAR_MIDP:
+        return 0.5 ** (n + 1)  # every case discordant, all one way: P(X = n) / 2
+    if method == SIGN_FLIP:
+        return 0.5**n
+    return 0.0
 
 
 def one_sided_p(
@@ -158,18 +196,47 @@ def one_sided_p(
     binary_single: bool,
     tolerance: float = 0.0,
     seed: int = 0,
+    alternative: str = "less",
 ) -> tuple[float, str]:
-    """p-value for H1: mean difference < -tolerance, with the test the gate rule (§8.3) prescribes."""
+    """p-value for H1: mean difference < -tolerance (``less``, "new worse") or > 0 (``greater``, "new
+    better"), with the test the gate rule (§8.3) prescribes; the same test family serves both directions."""
     d = np.asarray(differences, dtype=float)
     n = d.size
+    if alternative == "greater":
+        tolerance = 0.0
     if n == 0:
         return 1.0, "no shared cases"
     if binary_single and tolerance == 0.0:
-        return float(mcnemar_midp(int(np.sum(d < 0)), int(np.sum(d > 0)))), MCNEMAR_MIDP
+        worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
+        if alternative == "greater":
+            worse, better = better, worse
+        return float(mcnemar_midp(worse, better)), MCNEMAR_MIDP
     # The t statistic is undefined with no spread; the sign-flip test handles that exactly.
     if n < SIGN_FLIP_MIN_CASES or np.all(d == d[0]):
-        return sign_flip_test(d, tolerance, seed), SIGN_FLIP
-    return float(stats.ttest_1samp(d + tolerance, 0.0, alternative="less").pvalue), ONE_SAMPLE_T
+        return sign_flip_test(d, tolerance, seed, alternative=alternative), SIGN_FLIP
+    return float(stats.ttest_1samp(d + tolerance, 0.0, alternative=alternative).pvalue), ONE_SAMPLE_T
+
+
+def agree_with_tests(interval: Interval, p_worse: float | None, p_better: float | None) -> Interval:
+    """Widen a two-sided interval to reach 0 when it excludes 0 on a side its one-sided test does not
+    confirm at the matching level ((1 - level)/2), so an interval never claims a change the verdict's
+    test does not: a wider interval covers at least as often."""
+    if interval.low is None or interval.high is None:
+        return interval
+    alpha = (1.0 - interval.level) / 2.0
+    low, high = interval.low, interval.high
+    reasons = []
+    if high < 0.0 and p_worse is not None and p_worse >= alpha:
+        high = 0.0
+        reasons.append(f"upper bound raised to 0: the test does not confirm a drop (p = {shown_p(p_worse)})")
+    if low > 0.0 and p_better is not None and p_better >= alpha:
+        low = 0.0
+        reasons.append(f"lower bound lowered to 0: the test does not confirm a gain (p = {shown_p(p_better)})")
+    if not reasons:
+        return interval
+    note = "; ".join([*([interval.note] if interval.note else []), *reasons])
+    return Interval(interval.estimate, low, high, interval.method, interval.level, interval.n, interval.k,
+                    interval.df, note)
 
 
 def holm_adjust(pvalues: Sequence[float] | ArrayLike) -> NDArray:
@@ -217,6 +284,7 @@ class PairedAnalysis:
     ci90: Interval
     p_value: float
     p_method: str
+    p_better: float
     sd_diff: float | None
     correlation: float | None
     variance_reduction: float | None
@@ -234,6 +302,7 @@ class PairedAnalysis:
             "ci90": self.ci90.to_dict(),
             "p_value": float(self.p_value),
             "p_method": self.p_method,
+            "p_better": float(self.p_better),
             "sd_diff": json_float(self.sd_diff),
             "correlation": json_float(self.correlation),
             "variance_reduction": json_float(self.variance_reduction),
@@ -260,9 +329,11 @@ def paired_comparison(
     aligned = align_cases(new, base)
     d = aligned.differences
     n = d.size
-    ci95 = paired_diff_ci(aligned.new, aligned.base, 0.95, bounds, k)
-    ci90 = paired_diff_ci(aligned.new, aligned.base, 0.90, bounds, k)
     p_value, p_method = one_sided_p(d, binary_single, tolerance, seed)
+    p_better, _ = one_sided_p(d, binary_single, 0.0, seed, "greater")
+    p_worse = p_value if tolerance == 0.0 else one_sided_p(d, binary_single, 0.0, seed)[0]
+    ci95 = agree_with_tests(paired_diff_ci(aligned.new, aligned.base, 0.95, bounds, k), p_worse, p_better)
+    ci90 = agree_with_tests(paired_diff_ci(aligned.new, aligned.base, 0.90, bounds, k), p_worse, p_better)
     sd_diff = (float(d.std(ddof=1)) if np.ptp(d) > 0 else 0.0) if n >= 2 else None
     correlation = variance_reduction = None
     if n >= 3 and np.ptp(aligned.new) > 0 and np.ptp(aligned.base) > 0:
@@ -288,6 +359,7 @@ def paired_comparison(
         ci90=ci90,
         p_value=p_value,
         p_method=p_method,
+        p_better=p_better,
         sd_diff=sd_diff,
         correlation=correlation,
         variance_reduction=variance_reduction,

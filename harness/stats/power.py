@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 from scipy import optimize, stats
+
+from harness.report.format import amount_with_unit, decimal, p_value, points, target_points
+from harness.stats.intervals import json_float
 
 WARN_ALPHA = 0.05
 BLOCK_ALPHA = 0.01
@@ -86,6 +91,57 @@ def omega2_from_run(
     return max(0.0, var_d - within_new / k_new - within_base / k_base)
 
 
+MIN_CASES_FOR_REPEATS = 20  # fewer cases cannot split var(d) into between- and within-case parts usefully
+MAX_REPEATS = 50  # advice beyond this is "add cases", not a number of repeats
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The minimum detectable drop at one level, or why there is none at this size and the cases needed."""
+
+    mde: float | None
+    reason: str | None = None
+    cases_needed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mde": json_float(self.mde), "reason": self.reason, "cases_needed": self.cases_needed}
+
+
+def detectable(
+    sd_d: float,
+    n: int,
+    alpha: float,
+    power: float = DEFAULT_POWER,
+    *,
+    room: float | None = None,
+    min_p: float = 0.0,
+    cases_for_level: int = 2,
+    target: float | None = None,
+    metric: str = "pass_rate",
+) -> Detectable:
+    """The MDE at ``alpha``, unless no drop is detectable at this size: when the test's smallest attainable
+    p (``min_p``, e.g. 2**-n for a sign-flip test) cannot go below ``alpha``, or when the MDE exceeds the
+    ``room`` between the baseline and the bottom of the scale (a 20% pass rate cannot drop 74 points).
+    ``cases_needed`` is then the cases to detect ``target`` (else the room), never fewer than the test needs
+    to reach the level at all (``cases_for_level``)."""
+    value = mde(sd_d, n, alpha, power) if sd_d > 0 else None
+    reason = None
+    if value is None:
+        reason = "fewer than 2 cases" if n < 2 else "no spread in the per-case differences"
+    elif min_p >= alpha:
+        reason = f"with {n} cases the test's smallest possible p is {p_value(min_p)}, not below {alpha:g}"
+    elif room is not None and value > room:
+        reason = (f"the drop it could detect ({amount_with_unit(value, metric)}) is larger than the "
+                  f"{amount_with_unit(room, metric)} the baseline can drop")
+    if reason is None:
+        return Detectable(value)
+    goal = target if target is not None and target > 0 else room
+    needed = cases_for_level
+    if goal is not None and goal > 0 and sd_d > 0:
+        needed = max(needed, required_cases(goal, sd_d, alpha, power))
+    return Detectable(None, reason, needed)
+
+
 def required_repeats(
     delta: float,
     n: int,
@@ -94,24 +150,25 @@ def required_repeats(
     within_base: float,
     alpha: float = WARN_ALPHA,
     power: float = DEFAULT_POWER,
+    max_repeats: int = MAX_REPEATS,
 ) -> int | None:
-    """Repeats per case (both sides) for ``power`` at drop delta with n cases; None when none suffice."""
-    target = (delta * math.sqrt(n) / float(stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(power))) ** 2
-    if target <= omega2:
-        return None
-    return max(1, math.ceil((within_new + within_base) / (target - omega2)))
-
-
-def _points(x: float) -> str:
-    return f"{100.0 * x:.1f}"
-
-
-def _delta_points(x: float) -> str:
-    return f"{100.0 * x:g}"
+    """Repeats per case (both sides) for ``power`` at drop delta with n cases, by the same noncentral-t
+    power as ``mde`` (so the projected MDE never misses delta); None when no k up to ``max_repeats`` does."""
+    for k in range(1, max_repeats + 1):
+        sd_k = sd_diff_components(omega2, within_new, within_base, k, k)
+        if sd_k == 0.0 or power_paired(delta, sd_k, n, alpha) >= power:
+            return k
+    return None
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _level_text(d: Detectable) -> str:
+    if d.mde is not None:
+        return f"{points(d.mde)} points"
+    return f"not detectable at this size (needs ≈{d.cases_needed} cases: {d.reason})"
 
 
 def mde_sentence(
@@ -125,38 +182,51 @@ def mde_sentence(
     within_base: float | None = None,
     warn_alpha: float = WARN_ALPHA,
     block_alpha: float = BLOCK_ALPHA,
+    warn: Detectable | None = None,
+    block: Detectable | None = None,
 ) -> str:
     """The §8.4 message: what this suite can detect, and the cases or repeats needed to detect ``delta``.
 
-    Differences are on a [0,1] metric and printed in points. The repeats clause needs the variance
-    components (``omega2`` and both within-case variances).
+    Differences are on a [0,1] metric and printed in points. ``warn``/``block`` carry the comparison's own
+    detectability (its test's smallest p, the baseline's room); computed from sd_d alone when not given.
+    The repeats clause needs the variance components (``omega2`` and both within-case variances) and at
+    least ``MIN_CASES_FOR_REPEATS`` cases; its k comes from the same power formula as the MDE.
     """
-    head = f"With {_plural(n, 'case')} × {_plural(k, 'repeat')} (sd of per-case differences {sd_d:.2f})"
-    warn_mde, block_mde = mde(sd_d, n, warn_alpha, power), mde(sd_d, n, block_alpha, power)
-    if warn_mde is None or block_mde is None:
-        return f"{head}, the suite is too small to detect any drop: add cases."
+    head = f"With {_plural(n, 'case')} × {_plural(k, 'repeat')} (sd of per-case differences {decimal(sd_d)})"
+    warn = warn or detectable(sd_d, n, warn_alpha, power, target=delta)
+    block = block or detectable(sd_d, n, block_alpha, power, target=delta)
     pct = f"{100.0 * power:.0f}%"
-    text = (
-        f"{head}, this suite detects a drop of {_points(warn_mde)} points with {pct} power at the WARN level "
-        f"({_points(block_mde)} points at BLOCK)."
-    )
-    if warn_mde <= delta:
-        return text + f" That is enough to detect {_delta_points(delta)} points."
+    if warn.mde is None and block.mde is None:
+        text = (f"{head}, no drop is detectable with {pct} power: at the WARN level {_level_text(warn)}; at "
+                f"BLOCK {_level_text(block)}.")
+        return text
+    text = (f"{head}, this suite detects a drop of {_level_text(warn)} with {pct} power at the WARN level "
+            f"({_level_text(block)} at BLOCK).")
+    if warn.mde is not None and warn.mde <= delta:
+        return text + f" That is enough to detect {target_points(delta)} points."
     cases_warn = required_cases(delta, sd_d, warn_alpha, power)
     cases_block = required_cases(delta, sd_d, block_alpha, power)
-    text += f" To detect {_delta_points(delta)} points: {cases_warn} cases ({cases_block} for BLOCK)"
+    if warn.cases_needed is not None:
+        cases_warn = max(cases_warn, warn.cases_needed)
+    if block.cases_needed is not None:
+        cases_block = max(cases_block, block.cases_needed)
+    text += f" To detect {target_points(delta)} points: {cases_warn} cases ({cases_block} for BLOCK)"
     if omega2 is None or within_new is None or within_base is None:
         return text + "."
+    if n < MIN_CASES_FOR_REPEATS:
+        return text + (f". No advice on repeats: splitting the noise into between- and within-case parts needs "
+                       f"at least {MIN_CASES_FOR_REPEATS} cases (this suite has {n}).")
     k_needed = required_repeats(delta, n, omega2, within_new, within_base, warn_alpha, power)
     if k_needed is None:
-        return text + " — more repeats cannot get there (the cases themselves differ too much): add cases."
+        return text + (f" — up to {MAX_REPEATS} repeats per case cannot get there (the cases themselves differ "
+                       "too much): add cases.")
     if k_needed <= k:
         return text + "."
     sd_k = sd_diff_components(omega2, within_new, within_base, k_needed, k_needed)
     warn_k, block_k = mde(sd_k, n, warn_alpha, power), mde(sd_k, n, block_alpha, power)
-    assert warn_k is not None and block_k is not None
+    estimate_note = " (between-case variance estimated as 0: optimistic)" if omega2 == 0.0 else ""
     return text + (
-        f" — or keep {n} cases and run k = {k_needed} repeats per case (projected MDE {_points(warn_k)} "
-        f"points WARN / {_points(block_k)} BLOCK; {required_cases(delta, sd_k, warn_alpha, power)} cases "
-        f"suffice for {_delta_points(delta)} points)."
+        f" — or keep {n} cases and run k = {k_needed} repeats per case (projected MDE {points(warn_k)} "
+        f"points WARN / {points(block_k)} BLOCK; {required_cases(delta, sd_k, warn_alpha, power)} cases "
+        f"suffice for {target_points(delta)} points){estimate_note}."
     )

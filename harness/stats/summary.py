@@ -202,7 +202,8 @@ def _summarize_one(
     cost_total = float(sum(sum(v) for v in costs.values())) if costs else None
     del costs
     cost_ci = (
-        studentized_bootstrap_ci(cost_means, level, derive_seed(seed, label, "cost"), n_resamples, k_max)
+        studentized_bootstrap_ci(cost_means, level, derive_seed(seed, label, "cost"), n_resamples, k_max,
+                                 log_scale=True)
         if cost_means
         else None
     )
