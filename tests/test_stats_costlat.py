@@ -10,6 +10,7 @@ from scipy import stats
 
 from harness.stats.costlat import (
     BOOTSTRAP_T,
+    BOOTSTRAP_T_SUPPORT,
     ORDER_STATISTIC,
     calls_needed_for_upper_bound,
     cluster_quantile_ci,
@@ -138,3 +139,19 @@ def test_significantly_dominated_needs_non_inferior_quality_and_cheaper_cost() -
     }
     flags = significantly_dominated(quality, cost, margin=0.05, seed=1, n_resamples=1999)
     assert flags == {"pricey": ["cheap"], "cheap": [], "bad": []}
+
+
+def test_cost_interval_never_goes_below_zero() -> None:
+    # A few expensive cases among cheap ones: the plain bootstrap-t lower bound falls below $0.
+    x = np.array([1e-5] * 5 + [8e-4] * 2)
+    plain = studentized_bootstrap_ci(x, seed=1, n_resamples=1999)
+    assert plain.low is not None and plain.low < 0
+    kept = studentized_bootstrap_ci(x, seed=1, n_resamples=1999, nonnegative=True)
+    assert kept.method == BOOTSTRAP_T_SUPPORT and kept.low is not None and kept.high == plain.high
+    assert 0 < kept.low < kept.estimate < kept.high  # type: ignore[operator]
+    assert "percentile" in (kept.note or "")
+    # Where bootstrap-t stays in the support nothing changes.
+    y = np.random.default_rng(1).lognormal(-6, 0.5, 80)
+    assert studentized_bootstrap_ci(y, seed=3, nonnegative=True) == studentized_bootstrap_ci(y, seed=3)
+    with pytest.raises(ValueError, match="non-negative"):
+        studentized_bootstrap_ci([-1.0, 2.0], nonnegative=True)

@@ -14,7 +14,7 @@ from harness.stats.paired import align_cases, paired_diff_ci
 from harness.stats.seeding import derive_seed
 
 BOOTSTRAP_T = "bootstrap-t"
-LOG_BOOTSTRAP_T = "bootstrap-t (log scale)"
+BOOTSTRAP_T_SUPPORT = "bootstrap-t, percentile lower bound"
 ORDER_STATISTIC = "order-statistic"
 CASE_BOOTSTRAP_QUANTILE = "case bootstrap percentile"
 RATIO_BCA = "paired bootstrap BCa"
@@ -35,17 +35,17 @@ def studentized_bootstrap_ci(
     seed: int = 0,
     n_resamples: int = DEFAULT_RESAMPLES,
     k: int = 1,
-    log_scale: bool = False,
+    nonnegative: bool = False,
 ) -> Interval:
     """Bootstrap-t interval for a mean over cases (Hall 1988): scipy's bootstrap has no studentized one.
 
-    With ``log_scale`` (non-negative values such as costs) the log of the mean is studentized, with the delta
-    method SE s/(sqrt(n) m), and the interval mapped back: it stays above 0, where a cost lives, and keeps
-    bootstrap-t's correction for skew.
+    With ``nonnegative`` (costs) the interval respects the support: where the bootstrap-t lower bound would
+    fall below 0 (a few very expensive cases among cheap ones), the lower bound is the percentile bootstrap's
+    from the same resamples, which is a mean of non-negative values and so never below 0.
     """
     x = np.asarray(values, dtype=float)
-    if log_scale and np.any(x < 0):
-        raise ValueError("a log-scale interval needs non-negative values")
+    if nonnegative and np.any(x < 0):
+        raise ValueError("a non-negative interval needs non-negative values")
     n = x.size
     if n == 0:
         return undefined_interval(None, level, 0, k, "no cases")
@@ -56,31 +56,29 @@ def studentized_bootstrap_ci(
     if sd == 0.0:
         return undefined_interval(mean, level, n, k, "all values equal: no sampling spread observed")
     rng = np.random.default_rng(seed)
-    t_parts = []
+    t_parts, mean_parts = [], []
     for rows in _chunks(n_resamples, n):
         sample = x[rng.integers(0, n, size=(rows, n))]
         spread = sample.std(axis=1, ddof=1)
         means = sample.mean(axis=1)
+        mean_parts.append(means)
         # A resample of one repeated value has no scale to studentize by; it carries no t information.
         keep = np.ptp(sample, axis=1) > 0
-        if log_scale:
-            keep &= means > 0
-            t_parts.append((np.log(means[keep]) - math.log(mean)) / (spread[keep] / (math.sqrt(n) * means[keep])))
-        else:
-            t_parts.append((means[keep] - mean) / (spread[keep] / math.sqrt(n)))
+        t_parts.append((means[keep] - mean) / (spread[keep] / math.sqrt(n)))
     t_star = np.concatenate(t_parts)
     alpha = 1.0 - level
     q_low, q_high = (float(v) for v in np.quantile(t_star, [alpha / 2.0, 1.0 - alpha / 2.0]))
     se = sd / math.sqrt(n)
-    note = None
+    notes = []
     cv = sd / abs(mean) if mean != 0 else math.inf
     if cv > 1.0 and n <= 50:
-        note = f"right-skewed values (CV {cv:.1f}) with {n} cases: every interval method under-covers here"
-    if log_scale:
-        log_se = se / mean
-        low, high = mean * math.exp(-q_high * log_se), mean * math.exp(-q_low * log_se)
-        return Interval(mean, low, high, LOG_BOOTSTRAP_T, level, n, k, n - 1, note)
-    return Interval(mean, mean - q_high * se, mean - q_low * se, BOOTSTRAP_T, level, n, k, n - 1, note)
+        notes.append(f"right-skewed values (CV {cv:.1f}) with {n} cases: every interval method under-covers here")
+    low, high, method = mean - q_high * se, mean - q_low * se, BOOTSTRAP_T
+    if nonnegative and low < 0.0:
+        low = float(np.quantile(np.concatenate(mean_parts), alpha / 2.0))
+        method = BOOTSTRAP_T_SUPPORT
+        notes.append("bootstrap-t lower bound fell below 0: the percentile bootstrap's lower bound is shown")
+    return Interval(mean, low, high, method, level, n, k, n - 1, "; ".join(notes) or None)
 
 
 def ratio_ci(

@@ -68,7 +68,7 @@ def pareto_summary(
     quality_ci = {name: quality_interval(quality[name].values, None, level) for name in labels}
     cost_ci = {
         name: studentized_bootstrap_ci(
-            list(cost[name].means.values()), level, derive_seed(seed, name, "cost"), n_resamples, log_scale=True
+            list(cost[name].means.values()), level, derive_seed(seed, name, "cost"), n_resamples, nonnegative=True
         )
         if cost[name].values
         else None

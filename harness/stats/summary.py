@@ -203,7 +203,7 @@ def _summarize_one(
     del costs
     cost_ci = (
         studentized_bootstrap_ci(cost_means, level, derive_seed(seed, label, "cost"), n_resamples, k_max,
-                                 log_scale=True)
+                                 nonnegative=True)
         if cost_means
         else None
     )
