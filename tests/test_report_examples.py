@@ -71,7 +71,9 @@ def test_example_suite_report_compares_prompts_and_temperatures(
     assert all(row[7] in VERDICTS for row in rows)
     assert all(re.fullmatch(r"[+-]\d+\.\d pts \[[+-]\d+\.\d, [+-]\d+\.\d\]", row[4]) for row in rows)
     assert comparisons.count("<details><summary>") == 3
-    assert comparisons.count("this suite detects a drop of") == 3
+    # Every comparison says what it can detect, or that at 10 cases no drop is detectable (never an MDE larger
+    # than the room below the baseline's pass rate).
+    assert comparisons.count("this suite detects a drop of") + comparisons.count("no drop is detectable") == 3
 
     flakiness = _table_rows(_section(text, "### Flakiness"))
     assert [row[0] for row in flakiness] == VARIANTS
