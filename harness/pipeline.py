@@ -40,6 +40,7 @@ from harness.store import (
     RunLock,
     TrialError,
     TrialResult,
+    choice_id,
     prepare_resume,
     run_dir,
 )
@@ -267,8 +268,9 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         if is_deferred(attempted):
             return  # its answer comes from a batch, through this same function
         # Cancellation (Ctrl-C) can only land on an await: a trial is graded and written whole, or not at all.
-        result = await grade_trial(suite, trial, request, attempted, services)
-        writer.write(result)
+        results = await grade_trial(suite, trial, request, attempted, services)
+        writer.write_request(results)
+        result = results[0]  # the request's outcome: its choices were called together
         if result.finished:
             outcome.finished += 1
         elif result.error is not None:
@@ -304,57 +306,85 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
 
 
 async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: Attempted,
-                      services: dict[str, object]) -> TrialResult:
-    """Grade a finished call and build its stored record.
+                      services: dict[str, object]) -> list[TrialResult]:
+    """Grade a finished call and build its stored records: one per choice (``n``), choice 0 first.
 
-    A grading step that crashes (anything but a ``HarnessError``, which stops the run) becomes this trial's
-    error, kind ``grading``, so one odd output cannot end a run of thousands.
+    A grading step that crashes (anything but a ``HarnessError``, which stops the run) becomes that choice's
+    error, kind ``grading``, so one odd output cannot end a run of thousands. The request's cost is shared
+    evenly by its choices (so the run's total is the invoice's); its latency and TTFT, measured once per
+    request, are on choice 0 only.
     """
     completion = attempted.completion
-    grades: list[Grade] = []
-    passed: bool | None = None
-    score: float | None = None
-    error = attempted.error
-    if completion is not None:
-        try:
-            grades, passed, score = await _grade(suite, trial, request, completion, services)
-        except HarnessError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded as the trial's error, see the docstring
-            grades, passed, score = [], None, None
-            error = TrialError("grading", f"{type(exc).__name__}: {exc}")
+    outputs = _outputs(completion)
+    usage = completion.usage if completion else {}
     price = trial.model.price
     if price is not None and completion is not None and completion.batch:
         price = price.for_batch()
-    usage = completion.usage if completion else {}
-    cost = price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)) \
-        if price is not None and usage else None
+    cost = price.usage_cost(usage) if price is not None else None
+    share = None if cost is None else cost / len(outputs)
+    records = []
+    for index, output in enumerate(outputs):
+        grades: list[Grade] = []
+        passed: bool | None = None
+        score: float | None = None
+        error = attempted.error
+        if output is not None:
+            try:
+                grades, passed, score = await _grade(suite, trial, request, output, completion, services)
+            except HarnessError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded as the choice's error, see the docstring
+                grades, passed, score = [], None, None
+                error = TrialError("grading", f"{type(exc).__name__}: {exc}")
+        records.append(_record(trial, request, attempted, index, output, grades, passed, score, error,
+                               usage if index == 0 else {}, share))
+    return records
+
+
+def _record(trial: Trial, request: Request, attempted: Attempted, index: int, output: Output | None,
+            grades: list[Grade], passed: bool | None, score: float | None, error: TrialError | None,
+            usage: dict[str, int], cost: float | None) -> TrialResult:
     judge_usage: dict[str, int] = {}
     judge_cost = None
+    answer = None
     for g in grades:
         for k, v in (g.usage or {}).items():
             judge_usage[k] = judge_usage.get(k, 0) + int(v)
         if g.cost is not None:
             judge_cost = (judge_cost or 0.0) + g.cost
+        if answer is None and g.details and isinstance(g.details.get("answer"), str):
+            answer = g.details["answer"]
+    first = index == 0
+    completion = attempted.completion
     return TrialResult(
-        trial_id=trial.id, case_id=trial.case.id, prompt=trial.prompt.name, model=trial.model.id,
-        temperature=trial.temperature, repeat=trial.repeat, request=request.body,
-        output=completion.text if completion else None,
-        tool_calls=[{"name": c.name, "arguments": c.arguments, "id": c.id} for c in completion.tool_calls]
-        if completion else [],
-        finish_reason=completion.finish_reason if completion else None,
+        trial_id=choice_id(trial.id, index), case_id=trial.case.id, prompt=trial.prompt.name,
+        model=trial.model.id, temperature=trial.temperature, repeat=trial.repeat, request=request.body,
+        output=output.text if output else None,
+        tool_calls=[{"name": c.name, "arguments": c.arguments, "id": c.id} for c in output.tool_calls]
+        if output else [],
+        finish_reason=output.finish_reason if output else None,
         transcript=list(completion.transcript) if isinstance(completion, RoundTrip) else [],
         grades=[GradeRecord(grader=g.grader, passed=g.passed, score=g.score, reason=g.reason, error=g.error,
                             weight=g.weight, usage=dict(g.usage) if g.usage else None, cost=g.cost,
                             details=dict(g.details) if g.details else None) for g in grades],
         passed=passed, score=score, usage=dict(usage), cost=cost, judge_usage=judge_usage,
-        judge_cost=judge_cost, latency_ms=attempted.latency_ms, attempts=attempted.attempts,
-        error=error, label=trial.case.label, group=trial.case.group,
+        judge_cost=judge_cost, latency_ms=attempted.latency_ms if first else None, attempts=attempted.attempts,
+        error=error, label=trial.case.label, group=trial.case.group, choice=index,
+        ttft_ms=completion.ttft_ms if first and completion is not None else None, answer=answer,
         batch=bool(completion and completion.batch),
     )
 
 
-async def _grade(suite: Suite, trial: Trial, request: Request, completion: Completion,
+def _outputs(completion: Completion | None) -> tuple[Output | None, ...]:
+    """What is graded: each choice, or a round trip's final answer with its steps (one choice)."""
+    if completion is None:
+        return (None,)
+    if isinstance(completion, RoundTrip):
+        return (Output(completion.text, completion.tool_calls, completion.finish_reason, completion.steps),)
+    return completion.outputs()
+
+
+async def _grade(suite: Suite, trial: Trial, request: Request, output: Output, completion: Completion | None,
                  services: dict[str, object]) -> tuple[list[Grade], bool | None, float | None]:
     variables = case_vars(suite, trial.case)
     sent = request.body.get("messages")
@@ -365,8 +395,6 @@ async def _grade(suite: Suite, trial: Trial, request: Request, completion: Compl
         render=lambda text: render_text(text, variables, f"grader of case {trial.case.id!r}"),
         suite_dir=str(suite.dir), services=services, sample=request.sample,
     )
-    steps = completion.steps if isinstance(completion, RoundTrip) else ()
-    output = Output(completion.text, completion.tool_calls, completion.finish_reason, steps)
     specs = [(g.grader, g.weight) for g in (*suite.graders, *trial.case.graders)]
     grades = await grade_output(specs, output, ctx)
     stopped = loop_grade(completion)

@@ -133,6 +133,10 @@ def render_request(
     body.update(suite.params)
     body.update(prompt.params)
     body.update(model.params)
+    if body.get("stream") is True and "stream_options" not in body:
+        # Without it a stream carries no usage and the call's cost is unknown; a suite whose endpoint
+        # refuses the option sets stream_options: {include_usage: false}.
+        body["stream_options"] = {"include_usage": True}
     if model.send_seed and "seed" not in body:
         body["seed"] = suite.seed + repeat
     return Request(api=model.api, body=body, sample=f"r{repeat}")

@@ -9,6 +9,7 @@ import pytest
 
 from harness.errors import SuiteError
 from harness.suite import Baseline, GateSettings, Price, load_suite
+from harness.suite.prices import known_price
 from harness.suite.yamlread import key_path_at, load_yaml_text
 
 
@@ -109,10 +110,12 @@ def test_models_prices_and_settings(project: Path, monkeypatch: pytest.MonkeyPat
     openai, local = suite.models
     assert (openai.id, openai.name, openai.api_key_env, openai.base_url) == ("gpt-4o-mini", "gpt-4o-mini",
                                                                           "OPENAI_API_KEY", None)
-    assert openai.price == Price(0.15, 0.60)  # the built-in table
+    assert known_price("gpt-4o-mini") is not None
+    assert openai.price == known_price("gpt-4o-mini")  # the built-in table
+    assert (openai.price.input, openai.price.output, openai.price.cached_input) == (0.15, 0.60, 0.075)
     assert local.id == "local-8b" and local.api_key_env == ""
     assert local.base_url == "http://127.0.0.1:8011/v1"
-    assert local.price == Price(0.1, 0.2)
+    assert local.price == Price(0.1, 0.2)  # not in the table: the suite's own, with no cached or batch rate
     assert (local.max_concurrency, local.timeout, local.send_seed) == (2, 5.0, False)
     assert dict(local.params) == {"top_p": 0.9}
     assert set(suite.judges) == {"gpt-4o-mini", "local-8b"}

@@ -24,6 +24,8 @@ def print_run_header(suite: Suite, options: RunOptions) -> None:
     modes = choose_modes(suite, options.record, ci=bool(os.environ.get("CI")))
     shown = ", ".join(f"{m}: {mode}" for m, mode in modes.items())
     click.echo(f"suite {suite.name} ({suite.path.name}) · record mode {shown}", err=True)
+    for warning in suite.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:

@@ -36,4 +36,6 @@ def command(paths: tuple[str, ...], print_schema: bool) -> int:
             click.echo(f"error: {exc}", err=True)
             continue
         click.echo(f"ok: {path} ({suite.name}: {len(suite.models)} models, {len(suite.prompts)} prompts)")
+        for warning in suite.warnings:
+            click.echo(f"warning: {warning}", err=True)
     return EXIT_USAGE if failed else EXIT_OK

@@ -52,10 +52,13 @@ MATCH_KEY_HEADER = "x-harness-match-key"
 LATENCY_HEADER = "x-harness-latency-ms"
 # Marks an answer that came from a batch job: it has no latency of its own and is billed at the batch rate.
 BATCH_HEADER = "x-harness-batch"
+# Likewise the time to the first token of a streamed (SSE) answer, so a replay reproduces TTFT statistics.
+TTFT_HEADER = "x-harness-ttft-ms"
+TIMING_HEADERS = frozenset({LATENCY_HEADER, TTFT_HEADER})
 # Part of every key: if the key recipe ever changes, old keys can never silently match new requests.
 _KEY_SCHEME = b"prompt-harness/replay/v1"
 REQUEST_HEADERS_KEPT = frozenset({"content-type"})
-RESPONSE_HEADERS_KEPT = frozenset({"content-type", LATENCY_HEADER, BATCH_HEADER})
+RESPONSE_HEADERS_KEPT = frozenset({"content-type", BATCH_HEADER, *TIMING_HEADERS})
 DEFAULT_AUTOSAVE_EVERY = 100
 # An autosave rewrites the whole file, so it waits for at least this fraction of the cassette's size in new
 # recordings: the total written over a recording run stays within a constant factor of the final file.
@@ -166,7 +169,14 @@ class Interaction:
 
     @property
     def latency_ms(self) -> float | None:
-        values = self.response["headers"].get(LATENCY_HEADER)
+        return self._timing(LATENCY_HEADER)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self._timing(TTFT_HEADER)
+
+    def _timing(self, header: str) -> float | None:
+        values = self.response["headers"].get(header)
         try:
             return float(values[0]) if values else None
         except ValueError:
@@ -177,10 +187,10 @@ class Interaction:
         return BATCH_HEADER in self.response["headers"]
 
     def same_exchange(self, other: Interaction) -> bool:
-        """Equal but for the recorded latency, which varies between recordings of the same answer."""
+        """Equal but for the recorded timings, which vary between recordings of the same answer."""
 
         def without_latency(i: Interaction) -> dict[str, Any]:
-            headers = {k: v for k, v in i.response["headers"].items() if k != LATENCY_HEADER}
+            headers = {k: v for k, v in i.response["headers"].items() if k not in TIMING_HEADERS}
             return {**i.response, "headers": headers}
 
         return self.request == other.request and without_latency(self) == without_latency(other)

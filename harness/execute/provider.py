@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
 import openai
 from openai.types import Completion as TextCompletion
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from harness.errors import HarnessError
 from harness.execute.replay import RECORDED_LATENCY
-from harness.grade.base import ToolCall
+from harness.execute.streaming import StreamBroken, assemble_chat, assemble_text
+from harness.grade.base import Output, ToolCall
 from harness.render import SAMPLE_HEADER, Request
 from harness.store import TrialError
 from harness.suite.model import ModelSpec
@@ -29,7 +31,11 @@ NO_KEY_PLACEHOLDER = "no-key"  # sent to servers that need none; never a real cr
 
 @dataclass(frozen=True)
 class Completion:
-    """What one successful call returned, reduced to what grading and stats need."""
+    """What one successful call returned, reduced to what grading and stats need.
+
+    ``text``, ``tool_calls`` and ``finish_reason`` are the first choice's; a request with ``n`` > 1 has every
+    choice, in index order, in ``choices`` (see ``outputs``).
+    """
 
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
@@ -38,6 +44,13 @@ class Completion:
     # The latency stored with a recording (replays report it instead of their own near-zero time).
     recorded_latency_ms: float | None = None
     batch: bool = False  # answered by a batch job: no latency of its own, billed at the batch rate
+    # Time to the first content or tool-call delta of a streamed reply: recorded, or measured when live.
+    ttft_ms: float | None = None
+    choices: tuple[Output, ...] = ()
+
+    def outputs(self) -> tuple[Output, ...]:
+        """Every choice's output (one unless the request asked for ``n`` > 1)."""
+        return self.choices or (Output(self.text, self.tool_calls, self.finish_reason),)
 
 
 class CallFailed(Exception):
@@ -95,7 +108,9 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> 
     holder: dict[str, float] = {}
     token = RECORDED_LATENCY.set(holder)
     try:
-        if request.api == "chat":
+        if request.body.get("stream") is True:
+            completion = await _streamed(client, request, options)
+        elif request.api == "chat":
             chat = await client.post("/chat/completions", cast_to=ChatCompletion, body=request.body,
                                      options=options)
             completion = _from_chat(chat)
@@ -112,6 +127,46 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> 
         completion = replace(completion, recorded_latency_ms=holder["latency_ms"])
     if holder.get("batch"):
         completion = replace(completion, batch=True)
+    if "ttft_ms" in holder:
+        completion = replace(completion, ttft_ms=holder["ttft_ms"])
+    return _checked_choices(completion, request)
+
+
+async def _streamed(client: openai.AsyncOpenAI, request: Request, options: Any) -> Completion:
+    started = time.perf_counter()
+    chat = request.api == "chat"
+    chunk_type: Any = ChatCompletionChunk if chat else TextCompletion
+    stream = await client.post(request.path, cast_to=chunk_type, body=request.body, options=options,
+                               stream=True, stream_cls=openai.AsyncStream[chunk_type])
+    try:
+        result = await (assemble_chat if chat else assemble_text)(stream, started)
+    except (openai.APIConnectionError, httpx2.TransportError) as exc:  # the connection broke mid-stream
+        root = _cause_chain(exc)[-1]
+        raise CallFailed(TrialError("stream", f"the stream broke: {type(root).__name__}: {root}"),
+                         retryable=True) from exc
+    if not result.outputs:
+        raise _bad_response("the stream carried no choices")
+    unfinished = [i for i, out in enumerate(result.outputs) if not out.finish_reason]
+    if unfinished:
+        # A live stream cut short: never graded as if complete (a recording transport refuses it earlier).
+        raise CallFailed(TrialError("stream", f"the stream ended before choice {unfinished[0]} finished"),
+                         retryable=True)
+    return _completion(list(result.outputs), _usage(result.usage), ttft_ms=result.ttft_ms)
+
+
+def _completion(outputs: list[Output], usage: dict[str, int], ttft_ms: float | None = None) -> Completion:
+    first = outputs[0]
+    return Completion(text=first.text, tool_calls=first.tool_calls, finish_reason=first.finish_reason, usage=usage,
+                      ttft_ms=ttft_ms, choices=tuple(outputs) if len(outputs) > 1 else ())
+
+
+def _checked_choices(completion: Completion, request: Request) -> Completion:
+    wanted = request.body.get("n", 1)
+    got = len(completion.outputs())
+    if isinstance(wanted, int) and got != wanted:
+        # An endpoint that ignores n (some OpenAI-compatible servers do) would silently shrink the sample.
+        raise CallFailed(TrialError("client", f"asked for n={wanted} choices, the endpoint returned {got}: it "
+                                              f"does not support n here; use repeats instead"), retryable=False)
     return completion
 
 
@@ -123,12 +178,20 @@ def recorded_completion(api: str, content: bytes) -> Completion:
 
 
 def _usage(usage: Any) -> dict[str, int]:
+    """Token counts of one call; cached prompt and reasoning tokens when the provider reports them."""
     if usage is None:
         return {}
-    return {
+    out = {
         "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
         "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
     }
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
+    if cached:
+        out["cached_tokens"] = int(cached)
+    if reasoning:
+        out["reasoning_tokens"] = int(reasoning)
+    return out
 
 
 def _bad_response(detail: str) -> CallFailed:
@@ -139,29 +202,30 @@ def _from_chat(chat: Any) -> Completion:
     choices = getattr(chat, "choices", None)
     if not isinstance(choices, list) or not choices:
         raise _bad_response("no choices in the completion")
-    choice = choices[0]
-    message = getattr(choice, "message", None)
-    if message is None:
-        raise _bad_response("no message in the first choice")
-    calls = tuple(
-        ToolCall(name=c.function.name, arguments=c.function.arguments or "", id=c.id or "")
-        for c in (message.tool_calls or [])
-        if getattr(c, "function", None) is not None
-    )
-    legacy = getattr(message, "function_call", None)  # the older `functions` API: one call, no id
-    if legacy is not None and not calls:
-        calls = (ToolCall(name=legacy.name or "", arguments=legacy.arguments or ""),)
-    return Completion(text=message.content or "", tool_calls=calls, finish_reason=choice.finish_reason,
-                      usage=_usage(getattr(chat, "usage", None)))
+    outputs = []
+    for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
+        message = getattr(choice, "message", None)
+        if message is None:
+            raise _bad_response(f"no message in choice {getattr(choice, 'index', 0)}")
+        calls = tuple(
+            ToolCall(name=c.function.name, arguments=c.function.arguments or "", id=c.id or "")
+            for c in (message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        )
+        legacy = getattr(message, "function_call", None)  # the older `functions` API: one call, no id
+        if legacy is not None and not calls:
+            calls = (ToolCall(name=legacy.name or "", arguments=legacy.arguments or ""),)
+        outputs.append(Output(message.content or "", calls, choice.finish_reason))
+    return _completion(outputs, _usage(getattr(chat, "usage", None)))
 
 
 def _from_text(completion: Any) -> Completion:
     choices = getattr(completion, "choices", None)
     if not isinstance(choices, list) or not choices:
         raise _bad_response("no choices in the completion")
-    choice = choices[0]
-    return Completion(text=choice.text or "", finish_reason=choice.finish_reason,
-                      usage=_usage(getattr(completion, "usage", None)))
+    outputs = [Output(choice.text or "", (), choice.finish_reason)
+               for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)]
+    return _completion(outputs, _usage(getattr(completion, "usage", None)))
 
 
 def _cause_chain(exc: BaseException) -> list[BaseException]:
@@ -191,7 +255,6 @@ def retry_after_seconds(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        import time
         from email.utils import parsedate_to_datetime
 
         try:
@@ -213,6 +276,8 @@ def classify(exc: BaseException) -> CallFailed:
     for node in _cause_chain(exc):
         if type(node).__name__ == "ReplayMiss":
             return CallFailed(TrialError("replay_miss", str(node)), retryable=False)
+        if isinstance(node, StreamBroken):
+            return CallFailed(TrialError("stream", str(node)), retryable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         message = f"HTTP {status}: {_status_message(exc)}"

@@ -15,8 +15,9 @@ retries connection errors, and a miss would only miss again.
 
 What is recorded is what is replayed: in the recording modes the client gets the response rebuilt from the
 stored interaction (decoded body, allow-listed headers), so a recording run and its replays parse
-identically. Responses are buffered whole; streaming (``stream=True``) is out of scope — the harness does
-not stream — and arrives as one chunk after the full body.
+identically. Responses are buffered whole: a streamed (SSE) answer is read as it arrives, its time to first
+token kept next to its latency (``harness.execute.streaming.read_timed``), and handed on as one body; a
+stream that breaks or never finishes is not recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from harness.execute.cassette import (
     LATENCY_HEADER,
     MATCH_KEY_HEADER,
     SAMPLE_HEADER,
+    TTFT_HEADER,
     Cassette,
     CassetteError,
     Interaction,
@@ -46,6 +48,7 @@ from harness.execute.cassette import (
     save_all,
     slugify,
 )
+from harness.execute.streaming import is_event_stream, read_timed
 
 __all__ = [
     "MATCH_KEY_HEADER",
@@ -217,16 +220,22 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         response = await self._upstream(request)
         if not is_recordable(response.status_code):
             return response  # untouched: the caller's retry logic needs its headers (Retry-After)
-        try:
-            content = await response.aread()  # decoded: gzip/deflate/br removed
-        finally:
-            await response.aclose()
-        latency = f"{(time.perf_counter() - started) * 1000:.1f}"
+        timings: list[tuple[str, str]] = []
+        if is_event_stream(response.headers):
+            content, ttft = await read_timed(response, started)  # decoded; raises if the stream broke
+            if ttft is not None:
+                timings.append((TTFT_HEADER, f"{ttft:.1f}"))
+        else:
+            try:
+                content = await response.aread()  # decoded: gzip/deflate/br removed
+            finally:
+                await response.aclose()
+        timings.append((LATENCY_HEADER, f"{(time.perf_counter() - started) * 1000:.1f}"))
         interaction = make_interaction(
             key=key, method=request.method, uri=path, sample=sample, request_body=body,
             request_headers=request.headers.multi_items(), status=response.status_code,
             reason=response.reason_phrase, content=content,
-            response_headers=[*response.headers.multi_items(), (LATENCY_HEADER, latency)],
+            response_headers=[*response.headers.multi_items(), *timings],
         )
         if self.cassette.record(interaction):
             self.recorded += 1
@@ -261,12 +270,14 @@ RECORDED_LATENCY: contextvars.ContextVar[dict[str, float] | None] = contextvars.
 
 
 def note_recorded(interaction: Interaction) -> None:
-    """Tell the caller what the answer's recording says about it: its latency, and whether a batch made it."""
+    """Tell the caller what the answer's recording says about it: its latency and time to first token, and
+    whether a batch made it."""
     holder = RECORDED_LATENCY.get()
     if holder is None:
         return
-    if interaction.latency_ms is not None:
-        holder["latency_ms"] = interaction.latency_ms
+    for name, value in (("latency_ms", interaction.latency_ms), ("ttft_ms", interaction.ttft_ms)):
+        if value is not None:
+            holder[name] = value
     if interaction.from_batch:
         holder["batch"] = 1.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from dataclasses import replace
 
 from harness.grade._common import RenderFailed, clip, expected_strings, opt_bool, quoted_list, render
 from harness.grade.base import Grade, GradeContext, Grader, Output, register
@@ -84,15 +85,18 @@ class Exact(Grader):
         except RenderFailed as exc:
             return Grade.undecided(str(exc))
         got = self.normalise(output.text)
+        # The normalised output is the answer majority votes over several choices count (docs: n choices).
+        answer = {"answer": got}
         if got in expected:
-            return Grade.ok(f"equals {clip(got)}")
+            return replace(Grade.ok(f"equals {clip(got)}"), details=answer)
         if len(expected) == 1:
             at = len(os.path.commonprefix([expected[0], got]))
-            return Grade.fail(
+            return replace(Grade.fail(
                 f"expected {clip(expected[0], around=at)}, got {clip(got, around=at)}; "
                 f"first difference at char {at}{self._note()}"
-            )
-        return Grade.fail(f"expected one of {quoted_list(expected)}, got {clip(got)}{self._note()}")
+            ), details=answer)
+        return replace(Grade.fail(f"expected one of {quoted_list(expected)}, got {clip(got)}{self._note()}"),
+                       details=answer)
 
     def describe(self) -> str:
         return f"exact {quoted_list(self.expected)}"

@@ -212,8 +212,7 @@ class Judge(Grader):
         for vote in votes:
             _add(usage, vote.usage)
         price = spec.price
-        cost = price.cost(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)) \
-            if price is not None and usage else None
+        cost = price.usage_cost(usage) if price is not None else None
         details = self._details(votes, outcome, prompt)
         if outcome.error is not None:
             return Grade(passed=None, score=0.0, reason="", error=outcome.error, usage=usage or None, cost=cost,

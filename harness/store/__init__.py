@@ -21,6 +21,8 @@ from harness.store.records import (
     TrialError,
     TrialOutcome,
     TrialResult,
+    choice_id,
+    request_id,
     snippet,
     variant_label,
 )
@@ -52,6 +54,8 @@ __all__ = [
     "TrialRecord",
     "TrialResult",
     "atomic_file",
+    "choice_id",
+    "request_id",
     "compact",
     "finished_ids",
     "prepare_resume",

@@ -43,6 +43,9 @@ class CompactResult(TrialOutcome):
     label: Any
     grades: tuple[GradeRecord, ...]
     output_snippet: str
+    choice: int = 0
+    ttft_ms: float | None = None
+    answer: str | None = None
 
 
 TrialRecord = TrialResult | CompactResult
@@ -61,7 +64,8 @@ def compact(result: TrialResult, shared: dict[Any, Any] | None = None) -> Compac
         passed=result.passed, score=share(result.score), error=share(result.error), cost=share(result.cost),
         latency_ms=result.latency_ms, judge_cost=share(result.judge_cost), tokens_in=share(result.tokens_in),
         tokens_out=share(result.tokens_out), group=_intern(result.group), label=result.label, grades=judged,
-        output_snippet=result.output_snippet if judged else "",
+        output_snippet=result.output_snippet if judged else "", choice=result.choice, ttft_ms=result.ttft_ms,
+        answer=_intern(result.answer),
     )  # fmt: skip
 
 

@@ -14,6 +14,18 @@ FINAL_ERROR_KINDS = frozenset({"client"})
 INPUT_TOKEN_KEYS = ("prompt_tokens", "input_tokens")
 OUTPUT_TOKEN_KEYS = ("completion_tokens", "output_tokens")
 SNIPPET_CHARS = 100
+# A request with ``n`` choices stores one record per choice: choice 0 under the trial's id, choice i under
+# ``<trial id>~i``. Choice 0 is written last, so its record means the whole request is stored.
+CHOICE_SEPARATOR = "~"
+
+
+def choice_id(trial_id: str, choice: int) -> str:
+    return trial_id if choice == 0 else f"{trial_id}{CHOICE_SEPARATOR}{choice}"
+
+
+def request_id(trial_id: str) -> str:
+    """The trial (request) a record's id belongs to: itself, or the trial of a choice record."""
+    return trial_id.split(CHOICE_SEPARATOR, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,9 @@ class TrialResult(TrialOutcome):
     group: str | None = None
     finished_at: float | None = None
     batch: bool = False  # the call went through a batch job (priced at the batch rate, no latency)
+    choice: int = 0  # which of the request's ``n`` choices this record grades
+    ttft_ms: float | None = None  # time to first token of a streamed reply (on choice 0: one per request)
+    answer: str | None = None  # what a grader compared (e.g. exact's normalised text), for majority votes
 
     @property
     def tokens_in(self) -> float | None:

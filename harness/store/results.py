@@ -16,7 +16,7 @@ from typing import IO
 from harness.errors import RunIncompleteError
 from harness.store.files import atomic_file, remove_stale_temporaries
 from harness.store.manifest import MANIFEST_FILE
-from harness.store.records import TrialResult
+from harness.store.records import TrialResult, request_id
 
 RESULTS_FILE = "results.jsonl"
 
@@ -69,6 +69,7 @@ def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
         return set()
     keep: list[bool] = []
     kept: set[str] = set()
+    choices: list[tuple[int, str]] = []
     clean = True
     with path.open("rb") as fh:
         for line in fh:
@@ -81,6 +82,14 @@ def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
                 kept.add(record.trial_id)  # type: ignore[union-attr]
             keep.append(wanted)
             clean = clean and wanted
+            if record is not None and request_id(record.trial_id) != record.trial_id:
+                choices.append((len(keep) - 1, record.trial_id))
+    # The other choices of a request are kept only with its choice 0 (written last): a request cut short by a
+    # kill, or redone, is stored again whole.
+    for index, trial_id in choices:
+        if keep[index] and request_id(trial_id) in planned and request_id(trial_id) not in kept:
+            keep[index] = clean = False
+            kept.discard(trial_id)
     if not clean:
         _rewrite_keeping(path, keep)
     return kept
@@ -118,8 +127,13 @@ class ResultsWriter:
         self._fh: IO[str] = path.open("a", encoding="utf-8")
 
     def write(self, result: TrialResult) -> None:
+        self.write_request([result])
+
+    def write_request(self, results: list[TrialResult]) -> None:
+        """The records of one request's choices in one write, choice 0 last (see ``records.choice_id``)."""
+        ordered = sorted(results, key=lambda r: -r.choice)
         try:
-            self._fh.write(result.to_json() + "\n")
+            self._fh.write("".join(r.to_json() + "\n" for r in ordered))
             self._fh.flush()
             if self.fsync:
                 os.fsync(self._fh.fileno())

@@ -35,7 +35,8 @@ from harness.suite.model import (
     Suite,
 )
 from harness.suite.parts import check_case_images, check_prompt_images, check_text_only_endpoints
-from harness.suite.prices import known_price
+from harness.suite.prices import suite_price
+from harness.suite.sampling import check_sampling, price_warnings
 from harness.suite.tools import declared_functions, load_tool_settings
 from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
@@ -155,6 +156,7 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     ctx = replace(ctx, declared_functions=frozenset(declared))
     tool_results, tool_functions, max_tool_turns = load_tool_settings(data, str(suite_dir), file, declared)
     check_text_only_endpoints(models, prompts)
+    check_sampling(data, models, prompts, file)
     graders = build_graders(data.get("graders"), "graders", ctx, Location(file, line_of(data, "graders")))
     raw_cases = data.get("cases") or []
     case_files = [
@@ -185,6 +187,7 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         tool_results=tool_results,
         tool_functions=tool_functions,
         max_tool_turns=max_tool_turns,
+        warnings=tuple(price_warnings([*models, *judges])),
     )
     if check_cases:
         check_suite_cases(suite)  # builds every case's graders, so their referenced files are known after
@@ -207,7 +210,6 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
     out = []
     for i, m in enumerate(raw):
         loc = Location(file, line_of(raw, i), f"{key}[{i}]")
-        price = m.get("price")
         out.append(ModelSpec(
             id=str(m.get("id", m["name"])),
             name=m["name"],
@@ -217,7 +219,7 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
             provider=m.get("provider", "openai"),
             api_version=m.get("api_version"),
             api=m.get("api", "chat"),
-            price=_price(price) if price else known_price(m["name"]),
+            price=_price(m, loc),
             max_concurrency=int(m.get("max_concurrency", 8)),
             timeout=float(m.get("timeout", 60.0)),
             send_seed=bool(m.get("seed", True)),
@@ -228,10 +230,13 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
     return out
 
 
-def _price(raw: Mapping[str, Any]) -> Price:
-    batch = raw.get("batch")
-    return Price(float(raw["input"]), float(raw["output"]),
-                 Price(float(batch["input"]), float(batch["output"])) if batch else None)
+def _price(raw: Mapping[str, Any], loc: Location) -> Price | None:
+    given = raw.get("price")
+    price = suite_price(given, raw["name"])
+    if given and price is None:
+        raise SuiteError(Location(loc.file, line_of(raw, "price"), f"{loc.field}.price"),
+                         f"model {raw['name']!r} is not in the built-in price table: give both input and output")
+    return price
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

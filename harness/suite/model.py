@@ -28,18 +28,38 @@ BATCH_DISCOUNT = 0.5
 
 @dataclass(frozen=True)
 class Price:
-    """USD per 1M tokens. ``batch``: the rates of calls made through a batch job, if not the usual discount."""
+    """USD per 1M tokens.
+
+    ``cached_input`` prices the prompt tokens the provider served from its prompt cache
+    (``usage.prompt_tokens_details.cached_tokens``); without it they cost ``input``. ``batch``: the rates of
+    calls made through a batch job, if not the usual discount.
+    """
 
     input: float
     output: float
+    cached_input: float | None = None
     batch: Price | None = None
 
     def for_batch(self) -> Price:
         """The rates a batch call is billed at: ``batch`` if given, else ``BATCH_DISCOUNT`` of these."""
-        return self.batch or Price(self.input * BATCH_DISCOUNT, self.output * BATCH_DISCOUNT)
+        if self.batch is not None:
+            return self.batch
+        cached = None if self.cached_input is None else self.cached_input * BATCH_DISCOUNT
+        return Price(self.input * BATCH_DISCOUNT, self.output * BATCH_DISCOUNT, cached)
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        return ((prompt_tokens - cached) * self.input + cached * cached_rate
+                + completion_tokens * self.output) / 1_000_000
+
+    def usage_cost(self, usage: Mapping[str, int] | None) -> float | None:
+        """The cost of one call's ``usage`` (as ``harness.execute.provider`` reduces it); None when the call
+        reported no token counts, so an unknown cost is never shown as zero."""
+        if not usage or "prompt_tokens" not in usage or "completion_tokens" not in usage:
+            return None
+        return self.cost(int(usage["prompt_tokens"]), int(usage["completion_tokens"]),
+                         int(usage.get("cached_tokens", 0)))
 
 
 @dataclass(frozen=True)
@@ -208,6 +228,7 @@ class Suite:
     files: tuple[Path, ...] = ()  # every file the suite read, for --changed-since
     hash: str = ""
     cases_location: Location | None = field(default=None, compare=False)  # where `cases:` is
+    warnings: tuple[str, ...] = ()  # shown by validate and run, e.g. a model whose cost would be unknown
 
     @property
     def dir(self) -> Path:

@@ -31,6 +31,7 @@ class Fault(str, Enum):
     DROP = "drop"
     MALFORMED = "malformed"
     NO_CHOICES = "no_choices"
+    STREAM_BREAK = "stream_break"  # a streamed reply stops half-way (a plain reply: dropped, as ``drop``)
 
 
 @dataclass
@@ -70,6 +71,13 @@ class FaultConfig:
             get different (but reproducible) text.
         models: The ids listed by ``GET /v1/models``.
         batch: How the Files and Batches endpoints behave (see ``BatchFaults``).
+        stream_first_token_ms: For ``stream: true``: the pause between the first event (the role) and the
+            first event that carries a token.
+        stream_chunk_ms: For ``stream: true``: the pause between later events.
+        cached_tokens: Report this many prompt tokens (at most all of them) as served from the cache
+            (``usage.prompt_tokens_details.cached_tokens``).
+        reasoning_tokens: Report this many extra completion tokens per choice as reasoning
+            (``usage.completion_tokens_details.reasoning_tokens``, included in ``completion_tokens``).
     """
 
     seed: int = 0
@@ -92,6 +100,10 @@ class FaultConfig:
     vary_by_sample: bool = False
     models: tuple[str, ...] = DEFAULT_MODELS
     batch: BatchFaults = field(default_factory=BatchFaults)
+    stream_first_token_ms: float = 0.0
+    stream_chunk_ms: float = 0.0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
         # Normalise plain strings to Fault up front, so a typo fails at construction and not mid-test.
@@ -107,8 +119,10 @@ class FaultConfig:
             raise ValueError("fault_rates must sum to at most 1")
         if self.fail_first_n < 0:
             raise ValueError("fail_first_n must be >= 0")
-        if self.latency_ms < 0 or self.jitter_ms < 0 or self.slow_s < 0:
-            raise ValueError("latency_ms, jitter_ms and slow_s must be >= 0")
+        if min(self.latency_ms, self.jitter_ms, self.slow_s, self.stream_first_token_ms, self.stream_chunk_ms) < 0:
+            raise ValueError("latency_ms, jitter_ms, slow_s and the stream pauses must be >= 0")
+        if self.cached_tokens < 0 or self.reasoning_tokens < 0:
+            raise ValueError("cached_tokens and reasoning_tokens must be >= 0")
 
     def to_cli_args(self) -> list[str]:
         """The command-line flags that rebuild this config in process mode (see ``parse_args``)."""
@@ -143,6 +157,9 @@ class FaultConfig:
         for model in self.models:
             args += ["--model", model]
         args += ["--batch-polls", str(self.batch.polls_to_complete)]
+        args += ["--stream-first-token-ms", repr(self.stream_first_token_ms),
+                 "--stream-chunk-ms", repr(self.stream_chunk_ms),
+                 "--cached-tokens", str(self.cached_tokens), "--reasoning-tokens", str(self.reasoning_tokens)]
         return args
 
 
@@ -177,6 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--vary-by-sample", action="store_true")
     p.add_argument("--model", action="append", default=None, dest="models")
     p.add_argument("--batch-polls", type=int, default=2, help="status requests a batch answers before it is done")
+    p.add_argument("--stream-first-token-ms", type=float, default=0.0)
+    p.add_argument("--stream-chunk-ms", type=float, default=0.0)
+    p.add_argument("--cached-tokens", type=int, default=0)
+    p.add_argument("--reasoning-tokens", type=int, default=0)
     return p
 
 
@@ -204,5 +225,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FaultConfig, int]:
         vary_by_sample=ns.vary_by_sample,
         models=tuple(ns.models) if ns.models else DEFAULT_MODELS,
         batch=BatchFaults(polls_to_complete=ns.batch_polls),
+        stream_first_token_ms=ns.stream_first_token_ms,
+        stream_chunk_ms=ns.stream_chunk_ms,
+        cached_tokens=ns.cached_tokens,
+        reasoning_tokens=ns.reasoning_tokens,
     )
     return config, ns.port

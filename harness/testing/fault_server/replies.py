@@ -14,6 +14,7 @@ from typing import Any
 from . import features
 from .config import DEFAULT_MODELS, Fault, FaultConfig
 from .http1 import Request
+from .sse import chat_events, encode, text_events
 
 _MAX_N = 128
 
@@ -113,7 +114,8 @@ def respond(config: FaultConfig, request: Request, fault: Fault | None, key: byt
             reply = _completion(config, payload, key, sample, chat)
             if payload.get("stream"):
                 include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-                return 200, _sse(reply, chat, include_usage), "text/event-stream", headers
+                events = (chat_events if chat else text_events)(reply, include_usage)
+                return 200, b"".join(encode(events)), "text/event-stream", headers
             return 200, json.dumps(reply).encode(), "application/json", headers
         raise ApiError(404, f"no route for {request.method} {request.path}")
     except ApiError as exc:
@@ -220,41 +222,22 @@ def _completion(config: FaultConfig, payload: dict[str, Any], key: bytes, sample
         "model": model if isinstance(model, str) else DEFAULT_MODELS[0],
         "system_fingerprint": "fault-server",
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": _usage(config, prompt_tokens, completion_tokens, len(choices)),
     }
+
+
+def _usage(config: FaultConfig, prompt_tokens: int, completion_tokens: int, choices: int) -> dict[str, Any]:
+    reasoning = config.reasoning_tokens * choices
+    completion_tokens += reasoning
+    usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                             "total_tokens": prompt_tokens + completion_tokens}
+    if config.cached_tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": min(config.cached_tokens, prompt_tokens)}
+    if reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
 
 
 def _format_number(value: float) -> str:
     # Integral values as integers: the HTTP Retry-After grammar is delay-seconds = 1*DIGIT.
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _sse(reply: dict[str, Any], chat: bool, include_usage: bool) -> bytes:
-    """A whole streamed reply as one Content-Length body of server-sent events, one chunk per choice."""
-    common = {"id": reply["id"], "created": reply["created"], "model": reply["model"],
-              "system_fingerprint": reply["system_fingerprint"]}
-    events: list[dict[str, Any]] = []
-    for choice in reply["choices"]:
-        index = choice["index"]
-        if chat:
-            message = choice["message"]
-            delta: dict[str, Any] = {"role": "assistant", "content": message["content"]}
-            if "tool_calls" in message:
-                delta["tool_calls"] = [{"index": 0, **call} for call in message["tool_calls"]]
-            events.append({**common, "object": "chat.completion.chunk",
-                           "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
-            finish = {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
-            events.append({**common, "object": "chat.completion.chunk", "choices": [finish]})
-        else:
-            events.append({**common, "object": "text_completion",
-                           "choices": [{"index": index, "text": choice["text"],
-                                        "finish_reason": choice["finish_reason"], "logprobs": None}]})
-    if include_usage:
-        events.append({**common, "object": "chat.completion.chunk" if chat else "text_completion",
-                       "choices": [], "usage": reply["usage"]})
-    out = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events)
-    return out + b"data: [DONE]\n\n"

@@ -13,6 +13,7 @@ from .batches import BatchStore
 from .config import HOST, SAMPLE_HEADER, Fault, FaultConfig
 from .http1 import MAX_HEAD, HttpError, Request, read_request, write_response
 from .replies import choose_fault, digest, error_body, respond, unit
+from .sse import write_stream
 
 # Attempt numbers are kept per distinct request; a long benchmark must not grow them without limit.
 _MAX_TRACKED_REQUESTS = 200_000
@@ -172,9 +173,10 @@ class App:
                 delay += config.slow_s * 1000.0
             if delay > 0:
                 await asyncio.sleep(delay / 1000.0)
-            if fault is Fault.DROP:
-                return False  # the caller closes the socket without a byte of response
             status, body, content_type, headers = respond(config, request, fault, key, sample)
+            streamed = content_type == "text/event-stream"
+            if fault is Fault.DROP or (fault is Fault.STREAM_BREAK and not streamed):
+                return False  # the caller closes the socket without a byte of response
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -185,6 +187,9 @@ class App:
         with self._lock:
             self._responses += 1
             self._by_status[status] += 1
+        if streamed:
+            events = [event + b"\n\n" for event in body.split(b"\n\n") if event]
+            return await write_stream(writer, events, request.keep_alive, headers, config, fault)
         write_response(writer, status, body, request.keep_alive, content_type, headers)
         await writer.drain()
         return request.keep_alive
