@@ -147,6 +147,9 @@ def _chat_output(message: dict[object, object], finish_reason: str | None) -> Ou
         function = call.get("function") or {}
         calls.append(ToolCall(name=str(function.get("name") or ""), arguments=str(function.get("arguments") or ""),
                               id=str(call.get("id") or "")))
+    legacy = message.get("function_call")  # the older `functions` API: one call, no id
+    if isinstance(legacy, dict) and not calls:
+        calls.append(ToolCall(name=str(legacy.get("name") or ""), arguments=str(legacy.get("arguments") or "")))
     return Output(str(message.get("content") or ""), tuple(calls), finish_reason)
 
 
