@@ -122,9 +122,10 @@ class Moderation(Grader):
         if hits:
             grade = Grade.fail(f"moderation {rule}: {shown}")
         else:
-            top = max(counted, key=lambda c: scores.get(c, 0.0), default=None)
+            top = max(sorted(counted), key=lambda c: scores.get(c, 0.0), default=None)
             highest = f" (highest: {top} {_score(scores.get(top))})" if top is not None else ""
-            grade = Grade.ok(f"not {rule}{highest}")
+            verdict = "not flagged" if self.threshold is None else f"no score ≥ {self.threshold:g}"
+            grade = Grade.ok(f"{verdict}{highest}")
         return Grade(grade.passed, grade.score, grade.reason, usage=usage, cost=cost, details=details)
 
 
