@@ -193,6 +193,7 @@ def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
      "suite.yaml:6: tool_functions.get_weather", "'..' would leave the suite folder"),
     (('tool_functions: {get_weather: "tools.py:get_weather"}', 'tool_functions: {get_weather: "tools.py:nope"}'),
      "tool_functions.get_weather", "has no function 'nope'"),
+    (("max_tool_turns: 3", "max_tool_turns: 3\nparams: {n: 2}"), "suite.yaml:6: params.n", "use repeats instead"),
 ])
 def test_validate_rejects_misuse_with_file_line_and_field(tmp_path: Path, change: tuple[str, str], where: str,
                                                          message: str) -> None:
@@ -245,3 +246,16 @@ def test_tool_call_refuses_bad_step_options(options: dict[str, Any]) -> None:
 
     with pytest.raises(GraderConfigError):
         build_grader("tool_call", options)
+
+
+def test_a_streamed_round_trip_records_and_replays_every_step(tmp_path: Path) -> None:
+    config = FaultConfig(tool_call=True, tool_arguments={"city": "Paris"})
+    with FaultServer(config) as server:
+        path = write(tmp_path, suite_text(server.base_url, extra="params: {stream: true}"))
+        recorded = records(path, tmp_path / "r1", "record")
+    replayed = records(path, tmp_path / "r2", "replay")
+    assert {p: comparable(r) for p, r in replayed.items()} == {p: comparable(r) for p, r in recorded.items()}
+    for record in recorded.values():
+        assert record["passed"] is True and record["request"]["stream"] is True
+        assert record["ttft_ms"] is not None  # the first step's first token
+        assert [m["role"] for m in record["transcript"]][-1] == "assistant"

@@ -86,12 +86,15 @@ async def run_round_trip(call: CallFn, request: Request, box: ToolBox) -> Comple
     steps: list[tuple[ToolCall, ...]] = []
     usage: dict[str, int] = {}
     latency = 0.0
+    ttft: float | None = None
     for turn in range(box.max_turns + 1):
         started = time.perf_counter()
         completion = await call(Request(api=request.api, body=body, sample=request.sample))
         step_ms = completion.recorded_latency_ms
         latency += step_ms if step_ms is not None else (time.perf_counter() - started) * 1000
         _add_usage(usage, completion.usage)
+        if turn == 0:
+            ttft = completion.ttft_ms  # the first token the user would see
         calls = tuple(_with_id(c, turn, i) for i, c in enumerate(completion.tool_calls))
         steps.append(calls)
         assistant = _assistant_turn(completion.text, calls, legacy)
@@ -114,7 +117,8 @@ async def run_round_trip(call: CallFn, request: Request, box: ToolBox) -> Comple
                 continue
         return RoundTrip(
             text=completion.text, tool_calls=completion.tool_calls, finish_reason=completion.finish_reason,
-            usage=usage, recorded_latency_ms=round(latency, 1), transcript=tuple(transcript), steps=tuple(steps),
+            usage=usage, recorded_latency_ms=round(latency, 1), ttft_ms=ttft, transcript=tuple(transcript),
+            steps=tuple(steps),
             stopped=str(stopped) if stopped else None, stopped_is_failure=stopped.failure if stopped else True,
         )
     raise AssertionError("unreachable: the last turn returns")  # pragma: no cover

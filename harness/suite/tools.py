@@ -76,7 +76,22 @@ def load_tool_settings(data: Mapping[str, Any], suite_dir: str, file: str, decla
             raise SuiteError(where, str(exc)) from None
         loaded[name] = ToolFunction(name, str(reference), function, where)
     turns = data.get("max_tool_turns", DEFAULT_MAX_TOOL_TURNS)
+    if results or functions:
+        _refuse_choices(data, file)
     return plain(results), loaded, int(turns)
+
+
+def _refuse_choices(data: Mapping[str, Any], file: str) -> None:
+    """``n`` > 1 cannot round-trip: each choice would need a conversation of its own."""
+    layers = [("params", data.get("params"))]
+    layers += [(f"models[{i}].params", m.get("params")) for i, m in enumerate(data.get("models") or [])]
+    prompts = data.get("prompts") or {}
+    layers += [(f"prompts.{name}.params", p.get("params")) for name, p in prompts.items() if isinstance(p, Mapping)]
+    for field, params in layers:
+        if isinstance(params, Mapping) and isinstance(params.get("n"), int) and params["n"] > 1:
+            raise SuiteError(Location(file, line_of(params, "n"), f"{field}.n"),
+                             "n > 1 does not combine with tool round trips (tool_results / tool_functions): each "
+                             "choice would need its own conversation; use repeats instead")
 
 
 def case_tool_results(row: Mapping[str, Any], at: Location, declared: frozenset[str] | None) -> dict[str, Any]:

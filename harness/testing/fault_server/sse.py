@@ -37,6 +37,12 @@ def chat_events(reply: dict[str, Any], include_usage: bool) -> list[dict[str, An
                                            "function": {"name": call["function"]["name"], "arguments": ""}}]})
             pieces = [arguments[i:i + ARGUMENT_FRAGMENT] for i in range(0, len(arguments), ARGUMENT_FRAGMENT)]
             deltas += [{"tool_calls": [{"index": position, "function": {"arguments": piece}}]} for piece in pieces]
+        legacy = message.get("function_call")  # the older `functions` API streams its one call the same way
+        if legacy:
+            arguments = legacy["arguments"]
+            deltas.append({"function_call": {"name": legacy["name"], "arguments": ""}})
+            deltas += [{"function_call": {"arguments": arguments[i:i + ARGUMENT_FRAGMENT]}}
+                       for i in range(0, len(arguments), ARGUMENT_FRAGMENT)]
         per_choice.append([{**common, "choices": [{"index": index, "delta": d, "finish_reason": None}]}
                            for d in deltas]
                           + [{**common, "choices": [{"index": index, "delta": {},
