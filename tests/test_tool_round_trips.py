@@ -28,6 +28,9 @@ def get_weather(city, unit="C"):
 
 def broken(city):
     raise RuntimeError("database down")
+
+def not_json(city):
+    return {"at": object()}
 '''
 
 
@@ -169,6 +172,11 @@ def test_a_tool_without_a_result_is_undecided_and_a_crashing_tool_is_the_trials_
     error = recorded["tools"]["error"]
     assert error["kind"] == "tool" and "database down" in error["message"]
 
+    with FaultServer(config) as server:
+        recorded = records(write(tmp_path, suite_text(server.base_url, tools_py="not_json")), tmp_path / "r3", "live")
+    error = recorded["tools"]["error"]
+    assert error["kind"] == "tool" and "returned a dict that is not JSON" in error["message"]
+
 
 def test_bad_arguments_reach_the_model_as_an_error_result(tmp_path: Path) -> None:
     config = FaultConfig(tool_call=True, tool_arguments={"town": "Paris"})
@@ -194,6 +202,8 @@ def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     (('tool_functions: {get_weather: "tools.py:get_weather"}', 'tool_functions: {get_weather: "tools.py:nope"}'),
      "tool_functions.get_weather", "has no function 'nope'"),
     (("max_tool_turns: 3", "max_tool_turns: 3\nparams: {n: 2}"), "suite.yaml:6: params.n", "use repeats instead"),
+    (('tool_results: {get_time: "12:00"}', "tool_results: {get_time: .nan}"), "cases[0].tool_results.get_time",
+     "is not JSON"),
 ])
 def test_validate_rejects_misuse_with_file_line_and_field(tmp_path: Path, change: tuple[str, str], where: str,
                                                          message: str) -> None:

@@ -184,13 +184,21 @@ async def _run_function(tool: ToolFunction, call: ToolCall) -> str:
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:  # noqa: BLE001 - the suite's code failed: the trial's error, never a verdict
-        raise CallFailed(TrialError("tool", f"tool function {tool.reference} raised {type(exc).__name__}: {exc}"),
-                         retryable=False) from exc
-    return _as_text(value)
+        raise _tool_error(f"tool function {tool.reference} raised {type(exc).__name__}: {exc}") from exc
+    try:
+        return _as_text(value)
+    except (TypeError, ValueError) as exc:
+        raise _tool_error(f"tool function {tool.reference} returned a {type(value).__name__} that is not JSON "
+                          f"(return a string, or JSON-compatible data without NaN): {exc}") from exc
+
+
+def _tool_error(message: str) -> CallFailed:
+    return CallFailed(TrialError("tool", message), retryable=False)
 
 
 def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A result as the message content: strings as they are, anything else as strict JSON (no NaN)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def _add_usage(total: dict[str, int], usage: Mapping[str, Any]) -> None:

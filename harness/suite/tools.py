@@ -8,6 +8,7 @@ is refused at load time: it is almost always a typo, and it would otherwise neve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -75,6 +76,7 @@ def load_tool_settings(data: Mapping[str, Any], suite_dir: str, file: str, decla
         except GraderConfigError as exc:
             raise SuiteError(where, str(exc)) from None
         loaded[name] = ToolFunction(name, str(reference), function, where)
+    _check_json(results, "tool_results", file)
     turns = data.get("max_tool_turns", DEFAULT_MAX_TOOL_TURNS)
     if results or functions:
         _refuse_choices(data, file)
@@ -103,7 +105,18 @@ def case_tool_results(row: Mapping[str, Any], at: Location, declared: frozenset[
         raise SuiteError(at, "tool_results must map function names to their results")
     if declared is not None:
         _refuse_undeclared(raw, set(declared), raw, at.field, at.file, at.line)
+    _check_json(raw, at.field, at.file)
     return plain(dict(raw))
+
+
+def _check_json(results: Mapping[str, Any], field: str, file: str) -> None:
+    """A static result is sent as JSON: refuse what JSON cannot say (NaN, dates YAML made), at load time."""
+    for name, value in results.items():
+        try:
+            json.dumps(plain(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(Location(file, line_of(results, name), f"{field}.{name}"),
+                             f"the result is not JSON ({exc}); quote it in YAML to send it as text") from None
 
 
 def round_trips(suite: Suite, case: Case) -> bool:
