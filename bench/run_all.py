@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 
+import bench_batch
 import bench_latency
 import bench_memory
 import bench_overhead
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "latency": bench_latency.main,
     "overhead": bench_overhead.main,
     "memory": bench_memory.main,
+    "batch": bench_batch.main,
 }
 
 

@@ -227,7 +227,9 @@ class BatchRunner:
         for model_id, spool in self._spools.items():
             model = self.suite.model(model_id)
             for path, count, size in spool.close():
-                endpoint = "/v1/chat/completions" if model.api == "chat" else "/v1/completions"
+                endpoint = "/chat/completions" if model.api == "chat" else "/completions"
+                if model.provider != "azure":  # Azure names the endpoint without the version prefix
+                    endpoint = "/v1" + endpoint
                 chunk = Chunk(chunk_id=path.name.removesuffix(".requests.jsonl"), model=model_id,
                               requests=path.name, count=count, size=size, endpoint=endpoint,
                               window=self.options.limits.window)
