@@ -11,6 +11,7 @@ from test_batch_fixtures import batch_options, results, run, state, write_suite
 
 from harness.execute.cassette import BATCH_HEADER, Cassette, cassette_path
 from harness.plan import count_trials
+from harness.report.build import build_report
 from harness.suite import load_suite
 from harness.testing.fault_server import FaultConfig, FaultServer
 from harness.testing.fault_server.batch_faults import BatchFaults
@@ -70,6 +71,9 @@ def test_cost_is_at_the_batch_price(server: FaultServer, tmp_path: Path) -> None
         assert usage == live[trial_id]["usage"]
         assert record["cost"] == pytest.approx((usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 2.0) / 1e6)
         assert live[trial_id]["cost"] == pytest.approx(2 * record["cost"])
+    notes = build_report(tmp_path / "reports" / "batchy" / "batched").notes
+    assert any(note.startswith("4 of 4 trials ran by batch") for note in notes)
+    assert not any("by batch" in note for note in build_report(tmp_path / "reports" / "batchy" / "live").notes)
     explicit = write_suite(tmp_path, server.base_url, n_cases=4,
                            price="{input: 2.0, output: 4.0, batch: {input: 0.5, output: 3.0}}")
     for record in results(run(explicit, tmp_path, "explicit", record="record", batch=batch_options())).values():

@@ -236,6 +236,10 @@ def build_report(directory: Path, options: ReportOptions | None = None) -> RunRe
     calibration = calibration_from_results(results)
     if not results:
         notes.append("the run has no finished trials")
+    batched = sum(1 for r in results if r.batch)
+    if batched:
+        notes.append(f"{batched} of {len(results)} trials ran by batch: priced at the batch rate, no latency of "
+                     "their own (left out of latency figures)")
     return RunReport(
         suite=manifest.suite, suite_hash=manifest.suite_hash, status=manifest.status,
         trials_planned=manifest.trials_planned, trials_done=manifest.trials_done,

@@ -46,6 +46,7 @@ class CompactResult(TrialOutcome):
     choice: int = 0
     ttft_ms: float | None = None
     answer: str | None = None
+    batch: bool = False
 
 
 TrialRecord = TrialResult | CompactResult
@@ -65,7 +66,7 @@ def compact(result: TrialResult, shared: dict[Any, Any] | None = None) -> Compac
         latency_ms=result.latency_ms, judge_cost=share(result.judge_cost), tokens_in=share(result.tokens_in),
         tokens_out=share(result.tokens_out), group=_intern(result.group), label=result.label, grades=judged,
         output_snippet=result.output_snippet if judged else "", choice=result.choice, ttft_ms=result.ttft_ms,
-        answer=_intern(result.answer),
+        answer=_intern(result.answer), batch=result.batch,
     )  # fmt: skip
 
 
