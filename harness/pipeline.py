@@ -258,7 +258,7 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         client = pool.client(trial.model.id)
         box = ToolBox.for_trial(suite, trial)
         if box is None:
-            if batches is not None and batches.uses_batch(trial.model):
+            if batches is not None and batches.takes(trial, request):
                 return await batches.call_or_defer(trial, request)
             return await call(client, request, trial.model.timeout)
         # A tool round trip needs each answer before its next request: it runs live, never by batch.

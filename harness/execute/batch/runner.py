@@ -113,6 +113,11 @@ class BatchRunner:
         wanted = model.batch if self.options.enabled is None else self.options.enabled
         return bool(wanted) and self.pool.mode(model.id) is not RecordMode.replay
 
+    def takes(self, trial: Trial, request: Request) -> bool:
+        """Whether this trial's call goes by batch. A streamed request (``stream: true``) runs live: a batch
+        answers whole, so it could neither send the exact body nor measure a time to first token."""
+        return self.uses_batch(trial.model) and not request.body.get("stream")
+
     def exclude(self, trials: Iterator[Trial]) -> Iterator[Trial]:
         """The trials that no active batch holds (none at all when importing: an import makes no call)."""
         if self.options.import_from is not None:
