@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.render_parts import render_parts, text_of
-from harness.suite.model import Api, Case, MessageTemplate, ModelSpec, PromptVersion, Suite
+from harness.suite.model import Api, Case, MessageTemplate, ModelSpec, PromptVersion, Suite, case_vars
 from harness.templating import render_text
 
 SAMPLE_HEADER = "X-Harness-Sample"
@@ -40,10 +40,6 @@ class Request:
     @property
     def path(self) -> str:
         return "/chat/completions" if self.api == "chat" else "/completions"
-
-
-def case_vars(suite: Suite, case: Case) -> dict[str, Any]:
-    return {**suite.vars, **case.vars, "case_id": case.id}
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,18 @@
 Templates run in Jinja2's ``SandboxedEnvironment`` with ``StrictUndefined``: a missing variable is an error,
 never an empty string, and a template cannot reach Python internals. Templates are also checked statically
 at load time, so ``harness validate`` refuses a sandbox escape before anything runs.
+
+Rendering is bounded too: ``**`` and ``*`` refuse results past a size (``7**(10**8)`` would hold the event
+loop for minutes, ``'x'*10**8`` allocate 100 MB), the rendered text has a size cap, and runaway macro
+recursion is caught. Templates cannot load other templates (no ``include``/``import``/``extends``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
@@ -37,8 +43,59 @@ _INTERNAL_ATTRIBUTES = frozenset().union(
 )
 
 
+# Limits on what one template may build. Far above any real prompt (a 1M-token context is ~4 MB of text),
+# far below what would stall a run.
+MAX_INT_BITS = 10_000  # an integer result of ** or * (~3,000 digits)
+MAX_REPEAT = 1_000_000  # characters or items built by repeating a string or list with *
+MAX_OUTPUT = 16 * 1024 * 1024  # characters of rendered text
+
+# Filters that read an attribute named by a string argument: (positional index of that argument, or None).
+_ATTRIBUTE_FILTERS: dict[str, int | None] = {
+    "map": None, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2, "unique": 1,
+    "min": 1, "max": 1,
+}
+# Tags that load other templates; prompts are self-contained (and the environment has no loader).
+_LOADING_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from ... import",
+                 nodes.Extends: "extends"}
+
+
+class TemplateLimit(SecurityError):
+    """A template tried to build a value past the rendering limits."""
+
+
+def _bounded(op: str, left: Any, right: Any) -> None:
+    """Refuse ``left op right`` before computing it when the result would be too large."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
+    if op == "**" and ints and right > 0 and abs(left) > 1:
+        if right * math.log2(abs(left)) > MAX_INT_BITS:
+            raise TemplateLimit(f"{left} ** {right} is too large (limit {MAX_INT_BITS:,} bits)")
+    elif op == "*" and ints:
+        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise TemplateLimit(f"a product of {MAX_INT_BITS:,}+ bits is too large")
+    elif op == "*":
+        sized, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
+        if isinstance(sized, str | list | tuple) and isinstance(count, int) and len(sized) * count > MAX_REPEAT:
+            raise TemplateLimit(f"repeating {type(sized).__name__} of length {len(sized)} {count:,} times is too "
+                                f"large (limit {MAX_REPEAT:,})")
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    # Intercepting an operator also keeps Jinja from folding it at compile time, where no check would run.
+    intercepted_binops = frozenset({"**", "*"})
+    _operators: dict[str, Callable[[Any, Any], Any]] = {"**": operator.pow, "*": operator.mul}
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        _bounded(op, left, right)
+        return self._operators[op](left, right)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # The sandbox's default is an Undefined that prints as nothing (or "[Undefined]" inside a list, as
+        # `map(attribute='__class__')` showed): an escape attempt must fail loudly instead.
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+
 def _make_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _BoundedSandbox(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
     for name in _UNSAFE_GLOBALS:
@@ -67,15 +124,12 @@ def check_template(source: str, location: Location) -> set[str]:
 
     try:
         ast = ENV.parse(source)
+        _check_nodes(ast, at)
+        needed = meta.find_undeclared_variables(ast)
     except jinja2.TemplateSyntaxError as exc:
         raise SuiteError(at(exc.lineno), f"template syntax error: {exc.message}") from None
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
-        name = _accessed_name(node)
-        if name is not None and _is_internal(name):
-            raise SuiteError(
-                at(node.lineno), f"template refused by the sandbox: access to {name!r} is not allowed"
-            )
-    needed = meta.find_undeclared_variables(ast)
+    except RecursionError:
+        raise SuiteError(location, "template nested too deeply") from None
     removed = sorted(needed & set(_UNSAFE_GLOBALS))
     if removed:
         line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == removed[0]), None)
@@ -85,16 +139,70 @@ def check_template(source: str, location: Location) -> set[str]:
     return {name for name in needed if name not in ENV.globals}
 
 
-def _accessed_name(node: nodes.Node) -> Any:
-    """The attribute a node reads when it is a constant: ``x.name``, ``x['name']``, ``x|attr('name')``."""
+def _check_nodes(ast: nodes.Template, at: Callable[[int | None], Location]) -> None:
+    """Refuse statically what rendering would refuse: internals by name, loading tags, constant bombs."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        for name in _accessed_names(node):
+            if _is_internal(name):
+                raise SuiteError(
+                    at(node.lineno), f"template refused by the sandbox: access to {name!r} is not allowed"
+                )
+    for tag_node in ast.find_all(tuple(_LOADING_TAGS)):
+        raise SuiteError(at(tag_node.lineno), f"template refused: {{% {_LOADING_TAGS[type(tag_node)]} %}} is not "
+                         "supported; a prompt cannot load other templates (put the text in the prompt or a var)")
+    for expr in ast.find_all(nodes.BinExpr):
+        try:
+            _static_value(expr)
+        except TemplateLimit as exc:
+            raise SuiteError(at(expr.lineno), f"template exceeds a rendering limit: {exc}") from None
+        except _NotConstant:
+            continue
+
+
+class _NotConstant(Exception):
+    pass
+
+
+def _static_value(node: nodes.Node) -> Any:
+    """The value of a constant expression, computed under the rendering limits."""
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):
+        return [_static_value(item) for item in node.items]
+    if isinstance(node, nodes.Neg):
+        return -_static_value(node.node)
+    if isinstance(node, nodes.BinExpr) and node.operator != "%":  # '%' formats: its size is not knowable
+        left, right = _static_value(node.left), _static_value(node.right)
+        _bounded(node.operator, left, right)
+        try:
+            return ENV.binop_table[node.operator](left, right)
+        except (TypeError, ValueError, ArithmeticError):
+            raise _NotConstant from None
+    raise _NotConstant
+
+
+def _accessed_names(node: nodes.Node) -> list[Any]:
+    """The attributes a node reads by constant name: ``x.name``, ``x['name']``, ``x|attr('name')`` and the
+    attribute arguments of filters such as ``map(attribute='a.b')`` or ``selectattr('name')``."""
     if isinstance(node, nodes.Getattr):
-        return node.attr
+        return [node.attr]
     if isinstance(node, nodes.Getitem):
-        return node.arg.value if isinstance(node.arg, nodes.Const) else None
-    if isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
-        first = node.args[0]
-        return first.value if isinstance(first, nodes.Const) else None
-    return None
+        return [node.arg.value] if isinstance(node.arg, nodes.Const) else []
+    if not isinstance(node, nodes.Filter):
+        return []
+    consts = [arg.value if isinstance(arg, nodes.Const) else None for arg in node.args]
+    if node.name == "attr":
+        return consts[:1]
+    if node.name not in _ATTRIBUTE_FILTERS:
+        return []
+    named = [kw.value.value for kw in node.kwargs if kw.key == "attribute" and isinstance(kw.value, nodes.Const)]
+    index = _ATTRIBUTE_FILTERS[node.name]
+    if node.name == "map" and consts[:1] == ["attr"]:
+        index = 1  # map('attr', 'name') applies the attr filter to each item
+    if index is not None and len(consts) > index:
+        named.append(consts[index])
+    # An attribute path like 'a.__class__' or 'a.0' is read part by part.
+    return [part for name in named if isinstance(name, str) for part in name.split(".")]
 
 
 def _is_internal(name: Any) -> bool:
@@ -111,10 +219,30 @@ def render_text(source: str, variables: Mapping[str, Any], where: str = "") -> s
     if not is_template(source):
         return source
     try:
-        return _compiled(source).render(variables)
+        return _bounded_render(_compiled(source), variables)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{where}: undefined template variable: {exc.message}") from None
+    except TemplateLimit as exc:
+        raise TemplateError(f"{where}: template exceeds a rendering limit: {exc}") from None
     except SecurityError as exc:
         raise TemplateError(f"{where}: template refused by the sandbox: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{where}: template error: {exc}") from None
+    except RecursionError:
+        raise TemplateError(f"{where}: template error: recursion too deep (a macro that calls itself without "
+                            "end?)") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        # Python errors from template expressions (1/0, int('x'), a wrong loader tag): still the template's.
+        raise TemplateError(f"{where}: template error: {type(exc).__name__}: {exc}") from None
+
+
+def _bounded_render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
+    """``template.render`` with the output size capped as it is produced."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.generate(variables):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise TemplateLimit(f"the rendered text passes {MAX_OUTPUT:,} characters")
+        chunks.append(chunk)
+    return "".join(chunks)

@@ -43,9 +43,13 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
     """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
     from harness.errors import HarnessError
     from harness.plan import Shard
+    from harness.store.results import plain_name
     from harness.suite import load_suite
     from harness.suite.discover import expand_paths
 
+    for flag, name in (("--run-id", run_id), ("--resume", resume_id)):
+        if name is not None:
+            plain_name(name, flag)  # before anything is loaded or written
     suite_paths = expand_paths(paths)
     if changed_since:
         from harness.changes import changed_suites

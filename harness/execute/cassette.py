@@ -44,6 +44,7 @@ from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import compat, jsonserializer
 
 from harness.errors import HarnessError
+from harness.store.files import file_mode
 
 SAMPLE_HEADER = "x-harness-sample"
 MATCH_KEY_HEADER = "x-harness-match-key"
@@ -292,6 +293,8 @@ class Cassette:
                 self._index[key] = _normalised(key, vcr_request, response)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CassetteError(f"{self.path}: not a readable vcrpy JSON cassette ({exc})") from exc
+        except RecursionError:
+            raise CassetteError(f"{self.path}: not a readable vcrpy JSON cassette (nested too deeply)") from None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -391,8 +394,7 @@ def _dumps(interactions: list[Interaction]) -> str:
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file 0600; a cassette is an ordinary repository file, so keep the old mode or 0644.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    mode = file_mode(path)  # the harness's one permission rule (mkstemp alone would make it 0600)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from harness.grade._schema_refs import confined_registry
 from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output
 
 REASON_SNIPPET = 80
@@ -128,15 +130,19 @@ def quoted_list(items: Iterable[str], limit: int = 40) -> str:
 # --- JSON Schema -------------------------------------------------------------------------------------------
 
 
-def schema_validator(field: str, schema: object) -> Draft202012Validator:
+def schema_validator(field: str, schema: object, base: Path | None = None,
+                     root: Path | None = None) -> Draft202012Validator:
+    """A validator for ``schema``; its ``$ref``s may reach only JSON files under ``root`` (none without one),
+    relative ones resolved against ``base`` (the schema's own file)."""
     checked = opt_mapping(field, schema)
     try:
         Draft202012Validator.check_schema(checked)
     except SchemaError as exc:
         where = exc.json_path if exc.absolute_path else "the schema"
         raise GraderConfigError(field, f"invalid JSON schema at {where}: {clip_plain(exc.message)}") from exc
+    document, registry = confined_registry(field, checked, base, root)
     # Without a format checker "date", "email" etc. are mere annotations; users expect them enforced.
-    return Draft202012Validator(checked, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(document, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def schema_violations(validator: Draft202012Validator, instance: object, cap: int = 5) -> list[str]:

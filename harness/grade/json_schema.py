@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from harness.grade._common import clip, opt_str, schema_validator, schema_violations
+from harness.grade._schema_refs import INLINE_NAME
 from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output, register
 
 # A fence opening on its own line, labelled json or unlabelled; other languages are not JSON.
@@ -56,19 +58,25 @@ class JsonSchema(Grader):
     Args:
         schema: the JSON Schema, as a mapping. It is checked against the draft 2020-12 metaschema when
             the suite loads. The suite loader reads ``schema_file`` into this option.
-        schema_file: the path the schema was read from (relative to the suite folder); used only to label
-            the grader in reports.
+        schema_file: the path the schema was read from (relative to the suite folder); labels the grader in
+            reports and is the base of the schema's relative ``$ref``s.
+        suite_dir: the suite's folder; the suite loader passes it.
+        root: the project root; the suite loader passes it. A ``$ref`` may name only JSON files inside it
+            (by relative path, or ``file://``); network references are refused, at load time.
     """
 
     name = "json_schema"
 
-    def __init__(self, *, schema: dict[str, Any] | None = None, schema_file: str | None = None) -> None:
+    def __init__(self, *, schema: dict[str, Any] | None = None, schema_file: str | None = None,
+                 suite_dir: str | None = None, root: str | None = None) -> None:
         if schema is None:
             raise GraderConfigError(
                 "schema", "missing required option 'schema' (the loader fills it from 'schema_file')"
             )
-        self.validator = schema_validator("schema", schema)
         self.schema_file = None if schema_file is None else opt_str("schema_file", schema_file)
+        folder = Path(suite_dir) if suite_dir is not None else None
+        base = None if folder is None else folder / (self.schema_file or INLINE_NAME)
+        self.validator = schema_validator("schema", schema, base, None if root is None else Path(root))
 
     def grade(self, output: Output, ctx: GradeContext) -> Grade:
         try:

@@ -72,11 +72,13 @@ def load_function(reference: str, suite_dir: str, grader: bool = True) -> Callab
     sys.modules[private_name] = loaded
     try:
         spec.loader.exec_module(loaded)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: a module calling sys.exit(0) at import would otherwise end `harness validate` or
+        # `harness run` with exit 0 and nothing said.
         del sys.modules[private_name]
-        raise GraderConfigError(
-            "function", f"importing {relative} raised {type(exc).__name__}: {clip_plain(str(exc))}"
-        ) from exc
+        what = f"SystemExit({exc.code!r}) (it calls sys.exit)" if isinstance(exc, SystemExit) \
+            else f"{type(exc).__name__}: {clip_plain(str(exc))}"
+        raise GraderConfigError("function", f"importing {relative} raised {what}") from None
     target = getattr(loaded, function, None)
     if not callable(target):
         raise GraderConfigError("function", f"{relative} has no function {function!r}")
@@ -139,13 +141,13 @@ class Python(Grader):
             "options": copy.deepcopy(self.options),
         }
 
-    def _raised(self, exc: Exception) -> Grade:
+    def _raised(self, exc: BaseException) -> Grade:
         return Grade.undecided(f"{self.reference} raised {type(exc).__name__}: {clip_plain(str(exc))}")
 
     def grade(self, output: Output, ctx: GradeContext) -> Grade:
         try:
             result = self.function(output.text, self._context(output, ctx))
-        except Exception as exc:  # noqa: BLE001 - user code failing is undecided, not a crash
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code failing is undecided, not a crash
             return self._raised(exc)
         if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
@@ -158,7 +160,7 @@ class Python(Grader):
             result = self.function(output.text, self._context(output, ctx))
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:  # noqa: BLE001 - user code failing is undecided, not a crash
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code failing is undecided, not a crash
             return self._raised(exc)
         return self.to_grade(result)
 

@@ -14,18 +14,40 @@ from typing import IO, Any
 from harness.errors import HarnessError
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux ``/proc``)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def file_mode(path: Path) -> int:
+    """The one permission rule for every file the harness writes (results, manifests, cassettes, journals,
+    reports): a new file gets ``0666`` minus the umask, exactly as a file the shell creates; a file being
+    replaced keeps the mode it has, so a result or cassette made private stays private. A team that wants
+    every output private runs the harness under ``umask 077``."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
 @contextlib.contextmanager
-def atomic_file(path: Path, binary: bool = False, mode_of: Path | None = None) -> Iterator[IO[Any]]:
+def atomic_file(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A temporary file that replaces ``path`` by a rename when the block ends, flushed to disk first; if the
     block raises it is removed and ``path`` is left as it was. Readers see the old or the new file.
 
-    ``mode_of``: a file whose permissions the new one takes (mkstemp makes it private otherwise).
+    The new file gets the permissions of :func:`file_mode` (mkstemp alone would make it private).
     """
+    mode = file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
-            if mode_of is not None:
-                os.chmod(tmp, stat.S_IMODE(mode_of.stat().st_mode))
+            os.chmod(tmp, mode)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import IO
 
-from harness.errors import RunIncompleteError
+from harness.errors import HarnessError, RunIncompleteError
 from harness.store.files import atomic_file, remove_stale_temporaries
 from harness.store.manifest import MANIFEST_FILE
 from harness.store.records import TrialResult, request_id
@@ -21,8 +22,21 @@ from harness.store.records import TrialResult, request_id
 RESULTS_FILE = "results.jsonl"
 
 
+# A run id or suite name is one folder name: no separators, no leading dot (so never "." or ".."), which
+# keeps every run folder inside its reports root whatever a user or a CI variable passes as --run-id.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def plain_name(name: str, what: str) -> str:
+    """``name`` when it is a plain folder name; else a ``HarnessError`` (exit 2) saying what is allowed."""
+    if not _PLAIN_NAME.fullmatch(name):
+        raise HarnessError(f"{what} {name!r} must be a plain name (letters, digits, '.', '_', '-'; starting with "
+                           "a letter or digit), not a path: run folders stay inside the reports folder")
+    return name
+
+
 def run_dir(reports_root: Path, suite: str, run_id: str) -> Path:
-    return reports_root / suite / run_id
+    return reports_root / plain_name(suite, "suite name") / plain_name(run_id, "run id")
 
 
 def read_results(path: Path) -> Iterator[TrialResult]:
@@ -107,7 +121,7 @@ def _parse(line: bytes) -> TrialResult | None:
 
 def _rewrite_keeping(path: Path, keep: list[bool]) -> None:
     # The rewritten results keep the permissions the run gave them.
-    with atomic_file(path, binary=True, mode_of=path) as out, path.open("rb") as src:
+    with atomic_file(path, binary=True) as out, path.open("rb") as src:
         for wanted, line in zip(keep, src, strict=False):
             if wanted:
                 out.write(line)

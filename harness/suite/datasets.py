@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import Location, SuiteError
-from harness.suite.yamlread import LineDict, LineList, line_of, load_yaml_text, read_text
+from harness.suite.checks import check_plain_data
+from harness.suite.yamlread import MAX_DEPTH, LineDict, LineList, line_of, load_yaml_text, read_text
 
 SUPPORTED = (".jsonl", ".csv", ".yaml", ".yml", ".json")
 
@@ -60,26 +61,60 @@ def _lines(path: Path, display: str) -> Iterator[tuple[int, str]]:
             yield lineno, text
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a usable number")
+
+
 def _jsonl_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
     for lineno, line in _lines(path, display):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise SuiteError(Location(display, lineno, ROW), f"invalid JSON: {exc.msg}") from None
+        except ValueError as exc:  # NaN, Infinity
+            raise SuiteError(Location(display, lineno, ROW), f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise SuiteError(Location(display, lineno, ROW), "invalid JSON: nested too deeply") from None
         if not isinstance(row, dict):
             raise SuiteError(Location(display, lineno, ROW), "each line must be a JSON object (a case)")
+        _check_depth(row, Location(display, lineno, ROW))
         yield row, Location(display, lineno)
+
+
+def _check_depth(row: dict[str, Any], location: Location) -> None:
+    """Refuse a row nested deeper than a suite may be: later stages walk values recursively."""
+    level: list[Any] = [row]
+    depth = 1
+    while level:
+        if depth > MAX_DEPTH:
+            raise SuiteError(location, f"nested more than {MAX_DEPTH} levels deep")
+        level = [child for value in level if isinstance(value, dict | list)
+                 for child in (value.values() if isinstance(value, dict) else value)
+                 if isinstance(child, dict | list)]
+        depth += 1
 
 
 def _csv_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
     reader = csv.DictReader(line for _, line in _lines(path, display))
     try:
+        header = reader.fieldnames or []
+        seen: set[str] = set()
+        for name in header:
+            if name and name in seen:
+                raise SuiteError(Location(display, reader.line_num, name),
+                                 f"duplicate column {name!r} in the header")
+            seen.add(name)
         for row in reader:
             line = reader.line_num
             if None in row:
                 raise SuiteError(Location(display, line, ROW), "row has more cells than the header")
+            missing = [k for k, v in row.items() if v is None]
+            if missing:
+                raise SuiteError(Location(display, line, ROW),
+                                 f"row has {len(header) - len(missing)} cells but the header has {len(header)} "
+                                 f"(no value for {', '.join(map(repr, missing))})")
             yield {k: v for k, v in row.items() if k}, Location(display, line)
     except csv.Error as exc:
         raise SuiteError(Location(display, reader.line_num, ROW), f"invalid CSV: {exc}") from None
@@ -87,6 +122,7 @@ def _csv_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Locati
 
 def _yaml_rows(path: Path, display: str) -> Iterator[tuple[dict[str, Any], Location]]:
     data = load_yaml_text(read_text(path, display), display)
+    check_plain_data(data, display)
     if isinstance(data, LineDict) and "cases" in data:
         data = data["cases"]
     if not isinstance(data, LineList):

@@ -20,9 +20,10 @@ from typing import Any
 
 import jsonschema
 
-from harness.errors import Location, SuiteError, SuiteErrors
+from harness.errors import Location, SuiteError, SuiteErrors, TemplateError
 from harness.render_parts import is_shorthand
 from harness.suite.cases import LoadContext, build_graders, case_stream, did_you_mean
+from harness.suite.checks import check_base_url, check_key_env, check_no_credentials, check_plain_data
 from harness.suite.model import (
     Baseline,
     Case,
@@ -33,13 +34,14 @@ from harness.suite.model import (
     PromptVersion,
     RetrySettings,
     Suite,
+    case_vars,
 )
 from harness.suite.parts import check_case_images, check_prompt_images, check_text_only_endpoints
 from harness.suite.prices import suite_price
 from harness.suite.sampling import check_sampling, price_warnings
 from harness.suite.tools import declared_functions, load_tool_settings
 from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, plain, read_text, value_line
-from harness.templating import check_template
+from harness.templating import check_template, is_template, render_text
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
 
@@ -141,9 +143,11 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     if not isinstance(data, LineDict):
         raise SuiteError(Location(file, getattr(data, "line", None) or 1, "(top level)"),
                          "a suite must be a YAML mapping (suite:, models:, prompts:, ...)")
+    check_plain_data(data, file)
     errors = _schema_errors(data, file)
     if errors:
         raise errors[0] if len(errors) == 1 else SuiteErrors(errors)
+    check_no_credentials(data.get("params"), file, "params", line_of(data, "params"))
     suite_dir = path.resolve().parent
     models = _models(data.get("models") or [], "models", file)
     judges = _models(data.get("judges") or [], "judges", file)
@@ -210,11 +214,16 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
     out = []
     for i, m in enumerate(raw):
         loc = Location(file, line_of(raw, i), f"{key}[{i}]")
+        url_at = Location(file, line_of(m, "base_url"), f"{key}[{i}].base_url")
+        base_url = expand_env(m["base_url"], url_at) if m.get("base_url") else None
+        if base_url is not None:
+            check_base_url(base_url, url_at)
+        check_key_env(m.get("api_key_env"), Location(file, line_of(m, "api_key_env"), f"{key}[{i}].api_key_env"))
+        check_no_credentials(m.get("params"), file, f"{key}[{i}].params", line_of(m, "params"))
         out.append(ModelSpec(
             id=str(m.get("id", m["name"])),
             name=m["name"],
-            base_url=expand_env(m["base_url"], Location(file, line_of(m, "base_url"), f"{key}[{i}].base_url"))
-            if m.get("base_url") else None,
+            base_url=base_url,
             api_key_env=m.get("api_key_env", "OPENAI_API_KEY") or "",
             provider=m.get("provider", "openai"),
             api_version=m.get("api_version"),
@@ -286,6 +295,7 @@ def _prompts(
             # Fields inside a prompt file are named as if the prompt were written inline (prompts.v2[0]...).
             if path.suffix.lower() in (".yaml", ".yml"):
                 loaded = load_yaml_text(text, display)
+                check_plain_data(loaded, display, f"prompts.{name}")
                 errors = _schema_errors_for(loaded, display)
                 if errors:
                     raise errors[0]
@@ -311,6 +321,7 @@ def _schema_errors_for(loaded: Any, file: str) -> list[SuiteError]:
 def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: str,
                     suite_tools: list[Any]) -> PromptVersion:
     needed: set[str] = set()
+    templates: list[tuple[str, Location]] = []
     messages = []
     raw_messages = spec.get("messages") or []
     for i, m in enumerate(raw_messages):
@@ -324,6 +335,7 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         content = m.get("content")
         for text in _texts(content):
             needed |= check_template(text, where)
+            templates.append((text, where))
         messages.append(MessageTemplate(
             role=m["role"], content=plain(content), name=m.get("name"),
             tool_calls=tuple(plain(m.get("tool_calls") or [])), tool_call_id=m.get("tool_call_id"),
@@ -331,7 +343,9 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         ))
     prompt_text = spec.get("prompt")
     if isinstance(prompt_text, str):
-        needed |= check_template(prompt_text, Location(loc.file, line_of(spec, "prompt"), f"{loc.field}.prompt"))
+        where = Location(loc.file, line_of(spec, "prompt"), f"{loc.field}.prompt")
+        needed |= check_template(prompt_text, where)
+        templates.append((prompt_text, where))
     if not messages and prompt_text is None:
         raise SuiteError(loc, "a prompt version needs `messages` (chat) or `prompt` (completions)")
     tools = spec.get("tools", suite_tools)
@@ -340,6 +354,7 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         where = Location(loc.file, value_line(spec, "completion_template") or loc.line,
                          f"{loc.field}.completion_template")
         needed |= check_template(flattening, where) - {"messages"}
+    check_no_credentials(spec.get("params"), loc.file, f"{loc.field}.params", line_of(spec, "params") or loc.line)
     return PromptVersion(
         name=name,
         messages=tuple(messages),
@@ -354,6 +369,7 @@ def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: s
         variables=frozenset(needed),
         location=loc,
         raw=plain({**spec, "tools": tools}),
+        templates=tuple((text, where) for text, where in templates if is_template(text)),
     )
 
 
@@ -413,10 +429,23 @@ def check_suite_cases(suite: Suite) -> int:
         seen[case.id] = (loc.file, loc.line)
         _check_vars(suite, case, loc, needs)
         check_case_images(suite, case)
+        _check_renders(suite, case)
     if count == 0:
         where = suite.cases_location or Location(_display(suite.path), 1, "cases")
         raise SuiteError(where, "the suite has no cases")
     return count
+
+
+def _check_renders(suite: Suite, case: Case) -> None:
+    """Render every prompt template with the case's variables, so what would fail each trial of the case at
+    run time (a rendering limit, runaway recursion, a missing attribute) fails validation instead."""
+    variables = case_vars(suite, case)
+    for prompt in suite.prompts.values():
+        for text, where in prompt.templates:
+            try:
+                render_text(text, variables, f"case {case.id!r}")
+            except TemplateError as exc:
+                raise SuiteError(where, str(exc)) from None
 
 
 def _needed_variables(suite: Suite) -> list[tuple[frozenset[str], str]]:

@@ -122,6 +122,8 @@ class PromptVersion:
     variables: frozenset[str] = frozenset()  # template variables the version needs
     location: Location | None = field(default=None, compare=False)
     raw: Any = field(default=None, compare=False)
+    # Each template text with where it was written, so validation can render it for every case.
+    templates: tuple[tuple[str, Location], ...] = field(default=(), compare=False)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -250,3 +252,8 @@ class Suite:
             if m.id == model_id:
                 return m
         raise KeyError(model_id)
+
+
+def case_vars(suite: Suite, case: Case) -> dict[str, Any]:
+    """The variables a case's templates see: the suite's, then the case's, then ``case_id``."""
+    return {**suite.vars, **case.vars, "case_id": case.id}

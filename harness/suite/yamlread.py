@@ -15,6 +15,9 @@ from harness.errors import Location, SuiteError
 # What is limited is the expansion: the nodes the aliases stand for, counted as if copied. Real suites that
 # share a grader block or a vars mapping through anchors stay far below this.
 MAX_ALIAS_EXPANSION = 100_000
+# Nesting deeper than this is refused where it happens: composing and constructing recurse, so a document
+# nested thousands deep would otherwise end in a RecursionError. Real suites nest a dozen levels at most.
+MAX_DEPTH = 100
 
 
 class LineDict(dict):  # type: ignore[type-arg]
@@ -35,8 +38,13 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._expanded = 0
         self._sizes: dict[int, int] = {}
+        self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+            )
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             target = self.anchors.get(event.anchor)
@@ -49,7 +57,11 @@ class _Loader(yaml.SafeLoader):
                         "alias bomb (\"billion laughs\")",
                         event.start_mark,
                     )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
     def _size(self, node: Node) -> int:
         """Values under ``node`` once aliases are expanded; memoised, so each distinct node is walked once."""
@@ -96,26 +108,59 @@ class _Loader(yaml.SafeLoader):
         return result
 
 
+    def construct_timestamp_text(self, node: ScalarNode) -> str:
+        """A date or time is kept as the text written: suites hold JSON-like data, and `label: 2024-05-01`
+        or a date in `vars` means that text, not a Python ``date`` that JSON cannot store."""
+        return str(self.construct_scalar(node))
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_timestamp_text)
 
 
 def load_yaml_text(text: str, file: str) -> Any:
     """Parse one YAML document; a syntax error becomes a ``SuiteError`` at its line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader checks every character up front (a NUL byte fails here)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     try:
         return loader.get_single_data()
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark = _error_mark(exc)
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or str(exc)
         if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
             problem = f"{problem} ({exc.context} at line {exc.context_mark.line + 1})"
+        elif exc.context and mark is exc.context_mark and exc.problem_mark is not None:
+            opened = exc.context.removeprefix("while parsing ")
+            problem = f"{opened} opened here is never closed ({problem} at line {exc.problem_mark.line + 1})"
         raise SuiteError(Location(file, line, key_path_at(text, line)), f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SuiteError(Location(file, 1, "(top level)"), f"invalid YAML: {exc}") from None
+    except RecursionError:  # a safety net under MAX_DEPTH, for a stack already deep when loading starts
+        raise SuiteError(Location(file, 1, "(top level)"), "invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _error_mark(exc: yaml.MarkedYAMLError) -> Any:
+    """Where the user's mistake is. An unclosed ``{`` or ``[`` is noticed only where the parser meets the
+    next block (often the next top-level key); the mistake is the bracket, so its line is the one named."""
+    unclosed = exc.context is not None and exc.context.startswith("while parsing a flow")
+    if unclosed and exc.context_mark is not None:
+        return exc.context_mark
+    return exc.problem_mark or exc.context_mark
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> SuiteError:
+    line = text.count("\n", 0, exc.position) + 1
+    what = "a NUL byte" if exc.character == 0 else f"the control character U+{exc.character:04X}"
+    return SuiteError(Location(file, line, key_path_at(text, line)),
+                      f"invalid YAML: {what} (character {exc.position}) is not allowed in YAML text")
 
 
 _KEY_LINE = re.compile(r"""^(\s*)((?:-\s+)*)([^\s#'"{}\[\],:-][^#{}\[\],:]*?|"[^"]*"|'[^']*')\s*:(?:\s|$)""")
