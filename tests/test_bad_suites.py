@@ -135,12 +135,22 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
 
 
 def test_catalogue_covers_every_kind_of_bad_input() -> None:
-    assert len(CATALOGUE) >= 30
+    assert len(CATALOGUE) >= 110
     names = {path.stem for path in CATALOGUE}
     for kind in ("yaml_", "type_", "unknown_", "missing_", "undecodable_", "empty_", "duplicate_case_id",
                  "unknown_grader", "invalid_regex", "invalid_json_schema", "template_syntax",
                  "template_undefined", "sandbox_", "python_os_system", "file_escape_", "yaml_alias_bomb",
-                 "temperature_negative", "temperature_not_number", "repeats_zero"):
+                 "temperature_negative", "temperature_not_number", "repeats_zero",
+                 # issue 14: numbers, endpoints, dates, CSV shape, template loading and bombs, filters by
+                 # attribute name, python modules that exit, credentials, $ref, deep and NUL input
+                 "number_nan_", "number_inf_", "base_url_file_scheme", "base_url_no_scheme", "base_url_bad_port",
+                 "type_label_date", "case_file_csv_short_row", "case_file_csv_duplicate_header",
+                 "template_include", "template_import", "template_extends", "template_power_bomb",
+                 "template_repeat_bomb", "template_macro_recursion", "sandbox_map_attribute",
+                 "sandbox_selectattr", "sandbox_sort_attribute", "sandbox_groupby", "sandbox_sum_attribute",
+                 "python_sys_exit_at_import", "credential_", "api_key_env_key_shaped", "schema_ref_http",
+                 "schema_ref_file_uri_outside", "schema_ref_relative_outside", "yaml_nul_byte",
+                 "yaml_nested_5000", "case_file_jsonl_nested_deep", "yaml_unclosed_bracket"):
         assert any(name.startswith(kind) for name in names), kind
 
 

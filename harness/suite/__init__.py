@@ -1,6 +1,6 @@
 """The suite stage: YAML in, a typed ``Suite`` out."""
 
-from harness.suite.loader import check_suite_cases, load_suite, suite_schema
+from harness.suite.loader import check_suite_cases, load_suite
 from harness.suite.model import (
     Baseline,
     Case,
@@ -12,6 +12,7 @@ from harness.suite.model import (
     PromptVersion,
     Suite,
 )
+from harness.suite.schema_check import suite_schema
 
 __all__ = [
     "Baseline",

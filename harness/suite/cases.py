@@ -16,7 +16,7 @@ from harness.grade.base import GraderConfigError, build_grader, grader_class, gr
 from harness.suite.datasets import SUPPORTED, iter_rows
 from harness.suite.model import Case, GraderSpec
 from harness.suite.tools import case_tool_results
-from harness.suite.yamlread import line_of, load_yaml_text, plain, read_text, value_line
+from harness.suite.yamlread import DateText, line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template
 
 RESERVED_CASE_KEYS = {"id", "vars", "messages", "graders", "label", "group", "description", "tool_results"}
@@ -218,6 +218,7 @@ def build_case(
     ):
         raise SuiteError(at("messages"), "messages must be a list of {role, content} mappings")
     graders = build_graders(row.get("graders"), join_field(field, "graders"), ctx, at("graders"))
+    _check_label(row.get("label"), at("label"))
     group = row.get("group")
     tool_results = case_tool_results(row, at("tool_results"), ctx.declared_functions)
     return Case(
@@ -230,6 +231,16 @@ def build_case(
         location=location,
         tool_results=tool_results,
     )
+
+
+def _check_label(label: Any, location: Location) -> None:
+    """A human label is pass/fail (true/false), a score, or a value of a judge's scale (text)."""
+    if isinstance(label, DateText):
+        raise SuiteError(location, f"{label} was read as a date; a label is pass, fail, a score or a scale value "
+                                   "(quote it if you mean this text)")
+    if label is not None and not isinstance(label, str | int | float | bool):
+        raise SuiteError(location, f"a label must be pass, fail, a score or a scale value, not a "
+                                   f"{'mapping' if isinstance(label, Mapping) else type(label).__name__}")
 
 
 def case_stream(raw_cases: list[Any], ctx: LoadContext) -> Iterator[Case]:

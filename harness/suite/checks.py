@@ -68,8 +68,8 @@ def check_plain_data(data: Any, file: str, prefix: str = "", line: int | None = 
 def check_base_url(url: str, location: Location) -> None:
     """An endpoint the HTTP client can call: http(s), a host, a valid port."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
+    if "://" not in url or parts.scheme not in ("http", "https"):
+        shown = f"{parts.scheme}://" if "://" in url else "no scheme"
         raise SuiteError(location, f"base_url must start with http:// or https:// (got {shown})")
     if not parts.hostname:
         raise SuiteError(location, "base_url has no host (expected like http://127.0.0.1:8080/v1)")

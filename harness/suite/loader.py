@@ -7,18 +7,13 @@ the file, the line and the field.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from harness.errors import Location, SuiteError, SuiteErrors, TemplateError
 from harness.render_parts import is_shorthand
@@ -39,18 +34,12 @@ from harness.suite.model import (
 from harness.suite.parts import check_case_images, check_prompt_images, check_text_only_endpoints
 from harness.suite.prices import suite_price
 from harness.suite.sampling import check_sampling, price_warnings
+from harness.suite.schema_check import prompt_schema_errors, schema_errors
 from harness.suite.tools import declared_functions, load_tool_settings
-from harness.suite.yamlread import LineDict, line_at_path, line_of, load_yaml_text, plain, read_text, value_line
+from harness.suite.yamlread import LineDict, line_of, load_yaml_text, plain, read_text, value_line
 from harness.templating import check_template, is_template, render_text
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
-
-
-@functools.lru_cache(maxsize=1)
-def suite_schema() -> dict[str, Any]:
-    """The published JSON Schema of the suite format."""
-    text = resources.files("harness.suite").joinpath("schema.json").read_text(encoding="utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
 
 
 def project_root(start: Path) -> Path:
@@ -67,71 +56,6 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _schema_errors(data: Any, file: str) -> list[SuiteError]:
-    validator = jsonschema.Draft202012Validator(suite_schema())
-    errors = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        errors.append(_explain(err, data, file))
-    return errors
-
-
-def _field_name(path: list[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _plausible_branch(err: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
-    """For an anyOf/oneOf failure, the error of the one alternative the value was evidently meant as.
-
-    An alternative whose own shape rules the value out (wrong type, a missing or forbidden key at its top)
-    was not meant; when exactly one alternative is left, its errors are the user's real mistake.
-    """
-    branches: dict[Any, list[jsonschema.ValidationError]] = {}
-    for sub in err.context or []:
-        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    shaped = [errs for errs in branches.values()
-              if not any(e.validator in ("type", "required", "not") and not e.relative_path for e in errs)]
-    if len(shaped) != 1:
-        return None
-    return jsonschema.exceptions.best_match(shaped[0])
-
-
-def _explain(err: jsonschema.ValidationError, data: Any, file: str) -> SuiteError:
-    if err.validator in ("anyOf", "oneOf") and err.context:
-        branch = _plausible_branch(err)
-        if branch is not None:
-            return _explain(branch, data, file)
-    # Otherwise the most specific sub-error usually names the real problem.
-    best = jsonschema.exceptions.best_match([err]) if err.context else err
-    path = list(best.absolute_path)
-    if best.validator == "additionalProperties" and isinstance(best.instance, Mapping):
-        allowed = list(best.schema.get("properties", {}))
-        extra = [k for k in best.instance if k not in allowed]
-        key = extra[0] if extra else ""
-        line = line_at_path(data, [*path, key])
-        return SuiteError(
-            Location(file, line, _field_name([*path, key])),
-            f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}",
-        )
-    if best.validator == "required":
-        return SuiteError(Location(file, line_at_path(data, path), _field_name(path)), best.message)
-    if best.validator == "not":
-        return SuiteError(
-            Location(file, line_at_path(data, path), _field_name(path)),
-            best.schema.get("description") or "this key is not allowed here",
-        )
-    message = best.message
-    if path and path[-1] == "api_key_env":
-        # Never echo the value: a key pasted here by mistake would end up in CI logs.
-        message = ("must name the environment variable that holds the key (like OPENAI_API_KEY), never the key "
-                   "itself; or null for a server that needs none")
-    if len(message) > 300:
-        message = message[:300] + "…"
-    return SuiteError(Location(file, line_at_path(data, path), _field_name(path)), message)
-
-
 def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     """Load and validate a suite file. Raises ``SuiteError``/``SuiteErrors`` (exit code 2)."""
     path = Path(path)
@@ -144,7 +68,7 @@ def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
         raise SuiteError(Location(file, getattr(data, "line", None) or 1, "(top level)"),
                          "a suite must be a YAML mapping (suite:, models:, prompts:, ...)")
     check_plain_data(data, file)
-    errors = _schema_errors(data, file)
+    errors = schema_errors(data, file)
     if errors:
         raise errors[0] if len(errors) == 1 else SuiteErrors(errors)
     check_no_credentials(data.get("params"), file, "params", line_of(data, "params"))
@@ -296,7 +220,7 @@ def _prompts(
             if path.suffix.lower() in (".yaml", ".yml"):
                 loaded = load_yaml_text(text, display)
                 check_plain_data(loaded, display, f"prompts.{name}")
-                errors = _schema_errors_for(loaded, display)
+                errors = prompt_schema_errors(loaded, display)
                 if errors:
                     raise errors[0]
                 spec = loaded if isinstance(loaded, Mapping) else {"messages": loaded}
@@ -309,13 +233,6 @@ def _prompts(
         prompts[name] = _prompt_version(name, spec, loc, source_file, suite_tools)
         check_prompt_images(spec.get("messages") or [], loc.field, loc.file, ctx.suite_dir, ctx.root)
     return prompts, files
-
-
-def _schema_errors_for(loaded: Any, file: str) -> list[SuiteError]:
-    """Validate a prompt file against the prompt part of the suite schema."""
-    schema = {**suite_schema()["$defs"]["prompt"], "$defs": suite_schema()["$defs"]}
-    validator = jsonschema.Draft202012Validator(schema)
-    return [_explain(e, loaded, file) for e in validator.iter_errors(loaded)]
 
 
 def _prompt_version(name: str, spec: Mapping[str, Any], loc: Location, source: str,

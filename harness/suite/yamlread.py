@@ -33,6 +33,13 @@ class LineList(list):  # type: ignore[type-arg]
     item_lines: list[int]
 
 
+class DateText(str):
+    """Text YAML would have read as a date or time; kept as written, marked so fields that cannot be a date
+    (such as a case's `label`) can say so."""
+
+    __slots__ = ()
+
+
 class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -109,9 +116,9 @@ class _Loader(yaml.SafeLoader):
 
 
     def construct_timestamp_text(self, node: ScalarNode) -> str:
-        """A date or time is kept as the text written: suites hold JSON-like data, and `label: 2024-05-01`
-        or a date in `vars` means that text, not a Python ``date`` that JSON cannot store."""
-        return str(self.construct_scalar(node))
+        """A date or time is kept as the text written (a ``DateText``): suites hold JSON-like data, and a date
+        in `vars` means that text, not a Python ``date`` that JSON cannot store."""
+        return DateText(self.construct_scalar(node))
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
