@@ -269,3 +269,40 @@ def test_a_streamed_round_trip_records_and_replays_every_step(tmp_path: Path) ->
         assert record["passed"] is True and record["request"]["stream"] is True
         assert record["ttft_ms"] is not None  # the first step's first token
         assert [m["role"] for m in record["transcript"]][-1] == "assistant"
+
+
+def test_a_run_killed_mid_round_trips_resumes_to_exactly_the_plan_and_then_replays(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from test_cli_subprocess_fixtures import harness_command
+
+    cases = "\n".join(f"  - {{id: c{i:02d}, vars: {{city: Paris}}, graders: [{{type: contains, value: '21'}}]}}"
+                      for i in range(40))
+    config = FaultConfig(tool_call=True, tool_arguments={"city": "Paris"}, latency_ms=20)
+    with FaultServer(config) as server:
+        text = suite_text(server.base_url).split("cases:")[0] + "cases:\n" + cases + "\n"
+        path = write(tmp_path, text.replace("max_tool_turns: 3", "max_tool_turns: 3\nrepeats: 1"))
+        args = ["run", str(path), "--record", "record-missing", "--reports", str(tmp_path / "r"), "--quiet"]
+        proc = subprocess.Popen([*harness_command(), *args, "--run-id", "killed"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = tmp_path / "r" / "trips" / "killed" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if results.exists() and results.read_bytes().count(b"\n") >= 10:
+                proc.send_signal(signal.SIGKILL)  # mid-run: other trials are between their steps
+                break
+            time.sleep(0.005)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+        done = subprocess.run([*harness_command(), *args, "--resume", "killed"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["trial_id"] for r in rows) == sorted({r["trial_id"] for r in rows})  # once each
+    assert len(rows) == 80 and all(r["passed"] is True and len(r["transcript"]) == 3 for r in rows)
+    # Every step of every trial was recorded (by the killed run or the resume): a new run replays offline.
+    replayed = subprocess.run([*harness_command(), "run", str(path), "--record", "replay", "--reports",
+                               str(tmp_path / "r2"), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
