@@ -8,7 +8,7 @@ import click
 
 from harness.errors import EXIT_OK
 
-METRICS = ("pass_rate", "score", "cost", "latency_p95")
+METRICS = ("pass_rate", "score", "cost", "latency_p95", "ttft_p95")
 
 
 @click.command("compare")

@@ -9,7 +9,7 @@ import click
 from harness.errors import EXIT_OK
 
 FORMATS = ("table", "markdown", "json", "html")
-METRICS = ("pass_rate", "score", "cost", "latency_p95")
+METRICS = ("pass_rate", "score", "cost", "latency_p95", "ttft_p95")
 
 
 @click.command("report")

@@ -147,7 +147,7 @@ def signed(value: float | None, metric: str) -> str:
     """A difference in its metric's units: points for quality, dollars per 1k cases, seconds for latency."""
     if metric == "cost":
         return cost_money(value, sign=True)
-    if metric.startswith("latency"):
+    if metric.startswith(("latency", "ttft")):
         return seconds(value, sign=True)
     return signed_points(value)
 
@@ -176,7 +176,7 @@ def amount(value: float | None, metric: str, percent_sign: bool = False) -> str:
         return NONE
     if metric == "cost":
         return cost_money(value)
-    if metric.startswith("latency"):
+    if metric.startswith(("latency", "ttft")):
         return seconds(value)
     return pct(value) if percent_sign else points(value)
 

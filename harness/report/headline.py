@@ -17,7 +17,8 @@ from harness.report.format import pct, signed_interval
 from harness.stats.comparison import Comparison
 from harness.store import RESULTS_FILE, read_results
 
-QUALITY_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost", "latency_p95": "latency p95"}
+QUALITY_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost", "latency_p95": "latency p95",
+                 "ttft_p95": "TTFT p95"}
 
 
 def request_fingerprints(directory: Path) -> dict[str, dict[tuple[str, int], str]]:

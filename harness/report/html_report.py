@@ -18,11 +18,13 @@ from harness.report.cases import CaseDetail, Message, load_case_details, message
 from harness.report.chart import chart_points, cost_quality_svg
 from harness.report.table import (
     METRIC_NAMES,
+    SAMPLES_NOTE,
     comparison_notes,
     comparison_table,
     flakiness_table,
     flip_lines,
     pareto_table,
+    samples_table,
     summary_methods,
     summary_table,
 )
@@ -128,6 +130,8 @@ def render_html(report: RunReport) -> str:
         comparison_heading=comparison_heading(report) if report.comparisons else "",
         comparison_details=details,
         flakiness=flakiness_table(report),
+        samples=samples_table(report),
+        samples_note=SAMPLES_NOTE,
         calibration=report.calibration.table() if report.calibration is not None else None,
         notes=report.notes,
         cases=cases,

@@ -48,7 +48,8 @@ VARIANT: dict[str, Any] = {
     "required": ["variant", "model", "prompt", "temperature", "n_cases", "n_trials", "k_min", "k_max", "pass_rate",
                  "score", "error_rate", "undecided_trials", "undecided_cases", "flakiness", "tokens_in_per_case",
                  "tokens_out_per_case", "cost_per_case", "cost_median", "cost_p90", "cost_total", "judge_cost_total",
-                 "judge_cost_per_case", "latency_p50_s", "latency_p95_s", "groups", "notes"],  # fmt: skip
+                 "judge_cost_per_case", "latency_p50_s", "latency_p95_s", "groups", "notes", "ttft_p50_s",
+                 "ttft_p95_s", "tokens_per_s", "choices"],  # fmt: skip
     "properties": {
         "variant": {"type": "string"},
         "model": {"type": "string"},
@@ -68,6 +69,19 @@ VARIANT: dict[str, Any] = {
         "latency_p95_s": INTERVAL_OR_NULL,
         "groups": INT_OR_NULL,
         "notes": STRINGS,
+        "ttft_p50_s": INTERVAL_OR_NULL,
+        "ttft_p95_s": INTERVAL_OR_NULL,
+        "tokens_per_s": NUMBER_OR_NULL,
+        "choices": {"anyOf": [{"type": "null"}, {
+            "type": "object",
+            "required": ["samples_min", "samples_max", "requests", "choices_per_request", "pass_at_k", "majority_vote",
+                         "voted_cases", "cost_per_sample"],  # fmt: skip
+            "properties": {
+                "pass_at_k": {"type": "object", "additionalProperties": {"$ref": "#/$defs/interval"}},
+                "majority_vote": INTERVAL_OR_NULL,
+                "cost_per_sample": NUMBER_OR_NULL,
+            },
+        }]},
     },
 }
 
@@ -81,7 +95,7 @@ COMPARISON: dict[str, Any] = {
                  "correlation", "variance_reduction", "mde_warn", "mde_block", "required_cases",
                  "required_repeats", "mde_message", "gate", "regressions", "fixes", "movers", "notes"],  # fmt: skip
     "properties": {
-        "metric": {"enum": ["pass_rate", "score", "cost", "latency_p95"]},
+        "metric": {"enum": ["pass_rate", "score", "cost", "latency_p95", "ttft_p95"]},
         "n_cases": {"type": "integer", "minimum": 0},
         "k_baseline": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
         "k_candidate": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},

@@ -11,6 +11,7 @@ from tabulate import tabulate
 from harness.report.build import RunReport
 from harness.report.format import (
     COST_UNIT,
+    NONE,
     amount,
     amount_with_unit,
     decimal,
@@ -30,7 +31,8 @@ from harness.stats.flakiness import PROJECTED_REPEATS
 from harness.stats.intervals import INSUFFICIENT
 from harness.stats.summary import VariantSummary
 
-METRIC_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost/1k cases", "latency_p95": "p95 latency"}
+METRIC_NAMES = {"pass_rate": "pass rate", "score": "score", "cost": "cost/1k cases", "latency_p95": "p95 latency",
+                "ttft_p95": "p95 time to first token"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ def summary_table(report: RunReport) -> Table:
                "tokens in/out", "cost/1k cases [95% CI]", "p50 latency [95% CI]", "p95 latency [95% CI]"]  # fmt: skip
     if not report.has_scores:
         headers.remove("score [95% CI]")
+    streamed = has_ttft(report)
+    if streamed:
+        headers += ["p50 TTFT [95% CI]", "p95 TTFT [95% CI]", "tokens/s"]
     rows = []
     for s in report.variants:
         score = [Cell(pct_interval(s.score), disclosure(s.score)) if s.score is not None else Cell("–")]
@@ -111,8 +116,55 @@ def summary_table(report: RunReport) -> Table:
             Cell(money_interval(s.cost_per_case), disclosure(s.cost_per_case)) if s.cost_per_case else Cell("–"),
             Cell(duration(s.latency_p50_s), disclosure(s.latency_p50_s)),
             Cell(duration(s.latency_p95_s), disclosure(s.latency_p95_s)),
+            *(_streaming_cells(s) if streamed else []),
         ])  # fmt: skip
     return headers, rows
+
+
+def has_ttft(report: RunReport) -> bool:
+    return any(s.ttft_p50_s is not None for s in report.variants)
+
+
+def _streaming_cells(s: VariantSummary) -> list[Cell]:
+    speed = NONE if s.tokens_per_s is None else f"{decimal(s.tokens_per_s, 1)}"
+    return [Cell(duration(s.ttft_p50_s), disclosure(s.ttft_p50_s)),
+            Cell(duration(s.ttft_p95_s), disclosure(s.ttft_p95_s)),
+            Cell(speed, "median output tokens per second after the first token (streamed calls)")]
+
+
+def samples_table(report: RunReport) -> Table | None:
+    """Variants whose requests asked for several choices: per-sample pass rate, pass@k, majority vote."""
+    rows = []
+    ks: list[int] = sorted({k for s in report.variants if s.choices for k in s.choices.pass_at_k})
+    for s in report.variants:
+        c = s.choices
+        if c is None:
+            continue
+        at_k = [Cell(pct_interval(c.pass_at_k[k]), disclosure(c.pass_at_k[k])) if k in c.pass_at_k else Cell(NONE)
+                for k in ks]
+        vote = Cell(NONE, "no grader gave an answer to vote on (exact does)") if c.majority is None else \
+            Cell(f"{pct_interval(c.majority)} ({c.voted_cases} cases)", disclosure(c.majority))
+        rows.append([
+            Cell(s.variant),
+            Cell(f"{c.choices_per_request} × {c.requests}", "choices per request × requests"),
+            Cell(k_text(c.samples_min, c.samples_max), "decided samples per case (choices × repeats)"),
+            _pass_rate(s),
+            *at_k,
+            vote,
+            Cell("?" if c.cost_per_sample is None else money(c.cost_per_sample),
+                 "the requests' cost shared by their choices; ? when a request's cost is unknown (no price or no "
+                 "usage reported)"),
+        ])  # fmt: skip
+    if not rows:
+        return None
+    headers = ["variant", "n × requests", "samples/case", "per-sample pass rate [95% CI]",
+               *[f"pass@{k} [95% CI]" for k in ks], "majority vote [95% CI]", "cost/sample"]  # fmt: skip
+    return headers, rows
+
+
+SAMPLES_NOTE = ("pass@k: chance that at least one of k samples of a case passes, unbiased estimator (Chen et al. "
+                "2021) per case over cases with ≥ k decided samples; majority vote: each case's most common "
+                "answer (as its grader compared it) is right; every interval takes the case as the unit")
 
 
 def _methods(values: Sequence[tuple[str, str | None]]) -> str:
@@ -148,6 +200,9 @@ def summary_methods(report: RunReport) -> list[str]:
     ]
     if report.has_scores:
         lines.insert(1, f"score: {of('score')} over per-case mean scores")
+    if has_ttft(report):
+        lines.append(f"TTFT (time to first token, streamed calls): {of('ttft_p95_s')} over calls; tokens/s: "
+                     "median output tokens per second after the first token")
     if any(s.latency_p95_s is not None and s.latency_p95_s.high is None for s in vs):
         lines.append(f"latency '?': no upper bound yet; the p95 needs ≥ {calls_needed_for_upper_bound(0.95)} calls "
                      f"for one (p50: ≥ {calls_needed_for_upper_bound(0.5)})")

@@ -8,6 +8,7 @@ from harness.report.build import RunReport
 from harness.report.format import amount_with_unit
 from harness.report.table import (
     METRIC_NAMES,
+    SAMPLES_NOTE,
     Cell,
     Table,
     comparison_notes,
@@ -17,6 +18,7 @@ from harness.report.table import (
     money_total,
     pareto_table,
     render,
+    samples_table,
     summary_methods,
     summary_table,
 )
@@ -115,6 +117,11 @@ def _render(report: RunReport, markdown: bool, details: bool, compact: bool = Fa
     if compact:
         w.lines(["flakiness, cost–quality front, flipped cases and power: harness report RUN"])
         return w.text()
+    samples = samples_table(report)
+    if samples is not None:
+        w.heading("Samples (several choices per request)")
+        w.table(samples)
+        w.lines([SAMPLES_NOTE])
     flaky = flakiness_table(report)
     if flaky is not None:
         w.heading("Flakiness (within-case disagreement across repeats)")

@@ -18,7 +18,9 @@ from harness.store import TrialRecord, variant_label
 
 VariantKey = tuple[str, str, float]  # (model, prompt, temperature)
 QUALITY_METRICS = ("pass_rate", "score")
-METRICS = ("pass_rate", "score", "cost", "latency_p95")
+METRICS = ("pass_rate", "score", "cost", "latency_p95", "ttft_p95")
+# Timing metrics compare the p95 of per-case mean seconds; the value names what is timed.
+TIMING_METRICS = {"latency_p95": "latency", "ttft_p95": "time to first token"}
 
 
 def variant_key(trial: TrialRecord) -> VariantKey:
@@ -93,6 +95,24 @@ def latency_seconds(trial: TrialRecord) -> float | None:
     if trial.error is not None or trial.latency_ms is None:
         return None
     return trial.latency_ms / 1000.0
+
+
+def ttft_seconds(trial: TrialRecord) -> float | None:
+    # Streamed calls only; like latency, a failed call has no time to first token worth reporting.
+    if trial.error is not None or trial.ttft_ms is None:
+        return None
+    return trial.ttft_ms / 1000.0
+
+
+def tokens_per_second(trial: TrialRecord) -> float | None:
+    """Output tokens per second of generation: after the first token when streamed, else over the call."""
+    seconds = latency_seconds(trial)
+    tokens = trial.tokens_out
+    if seconds is None or not tokens:
+        return None
+    if trial.ttft_ms is not None:
+        seconds -= trial.ttft_ms / 1000.0
+    return tokens / seconds if seconds > 0 else None
 
 
 def input_tokens(trial: TrialRecord) -> float | None:
@@ -181,4 +201,6 @@ def case_table(trials: Iterable[TrialRecord], metric: str) -> CaseTable:
         return CaseTable(case_values(trials, cost_value))
     if metric == "latency_p95":
         return CaseTable(case_values(trials, latency_seconds))
+    if metric == "ttft_p95":
+        return CaseTable(case_values(trials, ttft_seconds))
     raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")

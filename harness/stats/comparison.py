@@ -13,6 +13,7 @@ from scipy import stats
 from harness.stats.cases import (
     METRICS,
     QUALITY_METRICS,
+    TIMING_METRICS,
     CaseTable,
     VariantKey,
     by_variant,
@@ -287,7 +288,8 @@ def _flip(interval: Interval) -> Interval:
                                high=neg(interval.low))
 
 
-def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -> dict[str, Any]:
+def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int,
+                    metric: str = "latency_p95") -> dict[str, Any]:
     aligned = align_cases(cand.means, base.means)
     ci95, ci90 = paired_quantile_diff_cis(
         aligned.new, aligned.base, 0.95, (0.95, 0.90), derive_seed(seed, "ci")
@@ -299,14 +301,14 @@ def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: in
         # "better" (faster) is the same permutation test with the sides swapped.
         "p_better": paired_quantile_test(aligned.base, aligned.new, 0.95, 0.0, derive_seed(seed, "p")),
         "p_method": QUANTILE_PERMUTATION,
-        "notes": ["p95 over cases of each case's mean latency (seconds) of successful calls"],
+        "notes": [f"p95 over cases of each case's mean {TIMING_METRICS[metric]} (seconds) of successful calls"],
     }
 
 
 def _estimate(values: np.ndarray, metric: str) -> float | None:
     if values.size == 0:
         return None
-    return float(np.quantile(values, 0.95)) if metric == "latency_p95" else float(values.mean())
+    return float(np.quantile(values, 0.95)) if metric in TIMING_METRICS else float(values.mean())
 
 
 def _measure(
@@ -338,7 +340,7 @@ def _measure(
         if metric == "cost":
             fields = _cost_fields(base, cand, tolerance_abs, pair_seed)
         else:
-            fields = _latency_fields(base, cand, tolerance_abs, pair_seed)
+            fields = _latency_fields(base, cand, tolerance_abs, pair_seed, metric)
     if higher_is_better:
         undecided_base = len({t.case_id for t in base_trials} - set(base.values))
         undecided_cand = len({t.case_id for t in cand_trials} - set(cand.values))

@@ -23,7 +23,10 @@ from harness.stats.cases import (
     label_of,
     latency_seconds,
     output_tokens,
+    tokens_per_second,
+    ttft_seconds,
 )
+from harness.stats.choices import ChoiceSummary, choice_summary
 from harness.stats.costlat import cluster_quantile_cis, cost_summary, quantile_ci, studentized_bootstrap_ci
 from harness.stats.flakiness import VarianceComponents, variance_components
 from harness.stats.intervals import (
@@ -74,6 +77,11 @@ class VariantSummary:
     latency_p95_s: Interval | None
     groups: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Streamed calls only: time to first token, and output tokens per second of generation (median).
+    ttft_p50_s: Interval | None = None
+    ttft_p95_s: Interval | None = None
+    tokens_per_s: float | None = None
+    choices: ChoiceSummary | None = None  # requests with n > 1: pass@k, majority vote, cost per sample
 
     def to_dict(self) -> dict[str, Any]:
         def optional(interval: Interval | None) -> dict[str, Any] | None:
@@ -106,6 +114,10 @@ class VariantSummary:
             "latency_p95_s": optional(self.latency_p95_s),
             "groups": self.groups,
             "notes": list(self.notes),
+            "ttft_p50_s": optional(self.ttft_p50_s),
+            "ttft_p95_s": optional(self.ttft_p95_s),
+            "tokens_per_s": json_float(self.tokens_per_s),
+            "choices": None if self.choices is None else self.choices.to_dict(),
         }
 
 
@@ -215,6 +227,16 @@ def _summarize_one(
     )
     if latency_note:
         notes.append(latency_note)
+    ttft50, ttft95, ttft_note = _latency_intervals(
+        case_values(trials, ttft_seconds), level, derive_seed(seed, label, "ttft"), n_resamples
+    )
+    if ttft_note:
+        notes.append(ttft_note.replace("latency", "time-to-first-token"))
+    speeds = [v for v in (tokens_per_second(t) for t in trials) if v is not None]
+    choices = choice_summary(trials, level)
+    if choices is not None:
+        notes.append(f"{choices.choices_per_request} choices per request: each is a sample of its case; cost per "
+                     f"case is per sample (a request's cost shared by its choices)")
     return VariantSummary(
         variant=label,
         model=key[0],
@@ -242,6 +264,10 @@ def _summarize_one(
         latency_p95_s=p95,
         groups=n_groups,
         notes=notes,
+        ttft_p50_s=ttft50,
+        ttft_p95_s=ttft95,
+        tokens_per_s=float(np.median(speeds)) if speeds else None,
+        choices=choices,
     )
 
 
