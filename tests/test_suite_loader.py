@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -234,3 +235,49 @@ def test_key_path_for_unparsable_lines() -> None:
     assert key_path_at(text, 5) == "prompts.v1.content"
     assert key_path_at(text, 6) == "broken"
     assert key_path_at("", 1) == "(top level)"
+
+
+# --- YAML edge cases (issue 14): located errors, never tracebacks; whichever parser the loader uses ----------
+
+def _yaml_error(text: str) -> SuiteError:
+
+    with pytest.raises(SuiteError) as caught:
+        load_yaml_text(text, "s.yaml")
+    return caught.value
+
+
+@pytest.mark.parametrize(("text", "line", "field"), [
+    ("a: 1\ncases:\n  - vars: {word: hi\ngraders:\n  - x: 1\n", 3, "cases.vars"),
+    ("a: 1\ncases:\n  - vars: [1, 2\ngraders: []\n", 3, "cases.vars"),
+    ("a: 1\nb:\n  c: {d: [1, {e: 2}\nf: 3\n", 3, "b.c"),
+])
+def test_an_unclosed_bracket_is_reported_where_it_opens(text: str, line: int, field: str) -> None:
+    err = _yaml_error(text)
+    assert (err.location.line, err.location.field) == (line, field)
+    assert "never closed" in err.message
+
+
+def test_nesting_is_limited_at_its_line_not_by_a_recursion_error() -> None:
+    from harness.suite.yamlread import MAX_DEPTH
+
+    ok = "x: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n"
+    assert load_yaml_text(ok, "s.yaml")["x"] is not None
+    err = _yaml_error("a: 1\nb:\n  x: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert (err.location.line, err.location.field) == (3, "b.x")
+    assert "nested more than" in err.message
+    block = "top:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300)) + "  " * 301 + "v: 1\n"
+    assert _yaml_error(block).location.line is not None
+
+
+def test_control_characters_are_located() -> None:
+    err = _yaml_error("a: 1\nb: 'x\x00y'\n")
+    assert (err.location.line, err.location.field) == (2, "b")
+    assert "NUL byte" in err.message
+
+
+def test_dates_are_kept_as_the_text_written() -> None:
+    from harness.suite.yamlread import DateText
+
+    data = load_yaml_text("when: 2024-05-01\nat: 2024-05-01 10:00:00\n", "s.yaml")
+    assert data["when"] == "2024-05-01" and isinstance(data["when"], DateText)
+    assert json.dumps(data) == '{"when": "2024-05-01", "at": "2024-05-01 10:00:00"}'

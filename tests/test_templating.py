@@ -91,3 +91,120 @@ def test_errors_point_at_the_template_line_within_the_file() -> None:
         check_template("fine\n{{ x.__class__ }}", WHERE)
     assert refused.value.location.line == 11
     assert refused.value.location.field == WHERE.field
+
+
+# --- rendering limits and attribute-reading filters (issue 14) ------------------------------------------
+
+ATTRIBUTE_FILTER_ESCAPES = [
+    "{{ items|map(attribute='__class__')|list }}",
+    "{{ items|map(attribute='a.__class__')|list }}",
+    "{{ items|map('attr', '__class__')|list }}",
+    "{{ items|selectattr('__class__')|list }}",
+    "{{ items|rejectattr('_hidden')|list }}",
+    "{{ items|sort(attribute='__class__')|list }}",
+    "{{ items|sort(false, false, '__class__')|list }}",
+    "{{ items|groupby('__class__')|list }}",
+    "{{ items|sum(attribute='__len__') }}",
+    "{{ items|unique(attribute='__class__')|list }}",
+    "{{ items|min(attribute='__class__') }}",
+    "{{ items|max(attribute='gi_frame') }}",
+]
+
+
+@pytest.mark.parametrize("source", ATTRIBUTE_FILTER_ESCAPES)
+def test_filters_reading_internals_by_name_are_refused_at_load(source: str) -> None:
+    with pytest.raises(SuiteError, match="refused by the sandbox"):
+        check_template(source, WHERE)
+
+
+def test_filters_reading_internals_through_a_variable_fail_at_render_instead_of_printing_undefined() -> None:
+    # The attribute name is data, so only rendering can see it: it must fail, not print "[Undefined]".
+    source = "{{ items|map(attribute=name)|list }}"
+    assert check_template(source, WHERE) == {"items", "name"}
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        render_text(source, {"items": [{"a": 1}], "name": "__class__"}, "case 'x'")
+
+
+def test_attribute_filters_on_ordinary_names_still_work() -> None:
+    items = [{"n": "b", "k": 2}, {"n": "a", "k": 1}]
+    source = "{{ items|sort(attribute='n')|map(attribute='k')|join(',') }} {{ items|sum(attribute='k') }}"
+    check_template(source, WHERE)
+    assert render_text(source, {"items": items}) == "1,2 3"
+
+
+@pytest.mark.parametrize("source", ["{% include 'a.txt' %}", "{% import 'm.txt' as m %}",
+                                    "{% from 'm.txt' import f %}", "{% extends 'base.txt' %}"])
+def test_templates_cannot_load_other_templates(source: str) -> None:
+    with pytest.raises(SuiteError, match="is not supported"):
+        check_template("line one\n" + source, WHERE)
+
+
+@pytest.mark.parametrize("source", ["{{ 7**(10**8) }}", "{{ 'x'*10**8 }}", "{{ 10**8 * [1] }}",
+                                    "{{ (2**5000) * (2**5001) }}", "{% if x %}{{ -(9**99999) }}{% endif %}"])
+def test_constant_bombs_are_refused_at_load(source: str) -> None:
+    with pytest.raises(SuiteError, match="rendering limit"):
+        check_template(source, WHERE)
+
+
+def test_bombs_built_from_variables_are_template_errors_at_render() -> None:
+    with pytest.raises(TemplateError, match="rendering limit"):
+        render_text("{{ base ** power }}", {"base": 7, "power": 10**8}, "case 'x'")
+    with pytest.raises(TemplateError, match="rendering limit"):
+        render_text("{{ word * times }}", {"word": "ab", "times": 10**8}, "case 'x'")
+    # Doubling in a loop passes the repetition limit on its own; the output cap stops what it prints.
+    with pytest.raises(TemplateError, match="rendered text passes"):
+        render_text("{% for i in range(100000) %}{{ block }}{% endfor %}", {"block": "y" * 1000})
+
+
+def test_ordinary_arithmetic_and_repetition_are_untouched() -> None:
+    assert render_text("{{ 2**64 }} {{ '-' * 40 }} {{ n * 3 }}", {"n": 7}) == f"{2**64} {'-' * 40} 21"
+
+
+def test_runaway_macro_recursion_is_a_template_error() -> None:
+    source = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
+    check_template(source, WHERE)  # not visible statically
+    with pytest.raises(TemplateError, match="recursion too deep"):
+        render_text(source, {}, "case 'x'")
+
+
+def test_a_render_error_at_run_time_fails_that_trial_once_without_any_call(tmp_path) -> None:  # noqa: ANN001
+    """A bomb that only a trial's data reveals is that trial's template error: no call, no retry."""
+    import asyncio
+    import dataclasses
+    import random
+
+    from harness.execute.scheduler import Scheduler
+    from harness.plan import iter_trials
+    from harness.render import render_request
+    from harness.suite import load_suite
+    from harness.suite.model import RetrySettings
+
+    (tmp_path / "suite.yaml").write_text(
+        "suite: bomb\nmodels:\n  - name: m\n    base_url: http://127.0.0.1:9/v1\n    api_key_env: null\n"
+        "prompts:\n  v1:\n    - {role: user, content: '{{ word * times }}'}\n"
+        "cases:\n  - {id: one, vars: {word: hi, times: 2}}\ngraders:\n  - {type: contains, value: hi}\n")
+    suite = load_suite(tmp_path / "suite.yaml")
+    trials = [dataclasses.replace(t, case=dataclasses.replace(t.case, vars={"word": "hi", "times": 10**8}))
+              for t in iter_trials(suite)]
+    calls: list[str] = []
+    finished: list[object] = []
+
+    async def call(trial: object, request: object) -> object:
+        calls.append("called")
+        raise AssertionError("no call may be made for a trial that cannot render")
+
+    async def finish(trial: object, request: object, attempted: object) -> None:
+        finished.append(attempted)
+
+    scheduler = Scheduler(
+        render=lambda t: render_request(suite, t.prompt, t.model, t.case, t.temperature, t.repeat),
+        call=call, finish=finish, retry=RetrySettings(max_attempts=5), concurrency={"m": 1},
+        rng=random.Random(1), sleep=lambda _: asyncio.sleep(0),
+    )
+    asyncio.run(scheduler.run(iter(trials)))
+    assert calls == []
+    assert len(finished) == 1
+    attempted = finished[0]
+    assert attempted.error is not None and attempted.error.kind == "template"  # type: ignore[attr-defined]
+    assert "rendering limit" in attempted.error.message  # type: ignore[attr-defined]
+    assert attempted.attempts == 0  # type: ignore[attr-defined]
