@@ -47,6 +47,14 @@ class _Loader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
         self._depth = 0
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # Flow brackets are limited as the scanner meets them: its bookkeeping grows with the flow depth, so
+        # 5,000 nested `[` would cost a second of scanning before the composer saw the first node.
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(token_class)  # type: ignore[misc]
+
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self._depth >= MAX_DEPTH:
             raise yaml.composer.ComposerError(
