@@ -28,6 +28,7 @@ RECORD_MODES = ("replay", "record-missing", "record", "live")
 DEFAULT_SUITE_DIRS = ("suites",)
 _RUNS: pytest.StashKey[dict[Path, SuiteRun]] = pytest.StashKey()
 _OUTCOME: pytest.StashKey[GateOutcome] = pytest.StashKey()
+_NOTHING: pytest.StashKey[list[str]] = pytest.StashKey()
 
 
 class HarnessGateWarning(UserWarning):
@@ -48,6 +49,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-reports", default="reports", metavar="DIR", help="Where run folders go.")
     group.addoption("--harness-cassettes", default="cassettes", metavar="DIR", help="Where recordings are.")
     group.addoption("--harness-strict", action="store_true", help="A WARN verdict fails its item too.")
+    group.addoption("--harness-baseline", action="append", default=[], metavar="RUN",
+                    help="Gate against this baseline run (as `harness gate --baseline`: a run folder, SUITE@RUN_ID, "
+                         "SUITE@latest, SUITE@BRANCH such as SUITE@main), matched by suite name; repeatable. "
+                         "Lets an in-place prompt edit be gated against the run before it.")
     group.addoption("--harness-per-case", action="store_true",
                     help="Also one item per case and candidate for deterministic suites (temperature 0, one "
                          "repeat): it fails when the case passed under the baseline and fails now.")
@@ -113,11 +118,13 @@ def _resolve(config: pytest.Config, option: str) -> Path:
 
 def _run_suite(config: pytest.Config, path: Path) -> SuiteRun:
     from harness.errors import ReplayMissError, RunIncompleteError
-    from harness.gate import in_run_comparisons, load
+    from harness.gate import in_run_comparisons, load, run_vs_run_comparisons
     from harness.pipeline import RunOptions, run_suite
     from harness.suite import load_suite
 
     suite = load_suite(path)
+    # Resolved before this session's run exists, so SUITE@latest or SUITE@main never names the run itself.
+    baseline_dir = _baseline_for(config, suite.name)
     options = RunOptions(reports_root=_resolve(config, "harness_reports"),
                          cassettes_root=_resolve(config, "harness_cassettes"),
                          record=config.getoption("harness_record"), progress=False)  # fmt: skip
@@ -137,9 +144,28 @@ def _run_suite(config: pytest.Config, path: Path) -> SuiteRun:
         why = "; ".join(f"{m}: {reason}" for m, reason in outcome.execute.down.items())
         raise RunIncompleteError(f"{path}: {outcome.execute.skipped_down} trial(s) not run ({why})")
     run = load(outcome.directory)
-    items, notes = in_run_comparisons(run)
+    if baseline_dir is not None:
+        items, notes = run_vs_run_comparisons(run, load(baseline_dir))
+    else:
+        items, notes = in_run_comparisons(run)
     deterministic = all(float(t) == 0.0 for t in suite.temperatures) and suite.repeats == 1
     return SuiteRun(outcome.directory, deterministic, items, run.results, notes)
+
+
+def _baseline_for(config: pytest.Config, suite: str) -> Path | None:
+    """The --harness-baseline run of this suite, if one was given (each spec may name several suites' runs)."""
+    specs = config.getoption("harness_baseline")
+    if not specs:
+        return None
+    from harness.run_names import resolve_runs
+    from harness.store import Manifest
+
+    reports = _resolve(config, "harness_reports")
+    for spec in specs:
+        for directory in resolve_runs(spec, reports) if "@" not in spec or spec.startswith(f"{suite}@") else []:
+            if Manifest.read(directory).suite == suite:
+                return directory
+    return None
 
 
 def _suite_run(config: pytest.Config, path: Path) -> SuiteRun:
@@ -159,6 +185,8 @@ class SuiteFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         run = _suite_run(self.config, self.path)
+        if not run.items:
+            yield NothingToGate.from_parent(self, name="gate", why=_nothing_to_gate(self.path, run))
         for gated in run.items:
             yield GateItem.from_parent(self, name=f"{gated.metric}[{gated.short_name}]", gated=gated)
         if not _per_case(self.config):
@@ -189,6 +217,27 @@ def _case_items(parent: SuiteFile, run: SuiteRun) -> Iterator[pytest.Item]:
             same_model_and_temperature = (base_key[0], base_key[2]) == (cand_key[0], cand_key[2])
             name = f"{trial.case_id}[{trial.prompt if same_model_and_temperature else trial.variant}]"
             yield CaseItem.from_parent(parent, name=name, trial=trial, baseline=base.get(trial.case_id))
+
+
+def _nothing_to_gate(path: Path, run: SuiteRun) -> str:
+    because = "; ".join(run.notes) or "it has one variant and no baseline run"
+    return (f"{path}: nothing to gate ({because}). Compare against an earlier run with --harness-baseline "
+            "SUITE@main (or a run folder), or add a second prompt version or model to the suite.")
+
+
+class NothingToGate(pytest.Item):
+    """Stands for a suite with no comparison, so pytest says why instead of "no tests ran" (exit 5)."""
+
+    def __init__(self, *, why: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.why = why
+
+    def runtest(self) -> None:
+        self.config.stash.setdefault(_NOTHING, []).append(self.why)
+        pytest.skip(self.why)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, "nothing to gate"
 
 
 class GateItem(pytest.Item):
@@ -274,11 +323,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     outcome = config.stash.get(_OUTCOME, None)
+    nothing = config.stash.get(_NOTHING, [])
     if outcome is None:
+        if nothing:
+            terminalreporter.section("prompt-harness gate")
+            for why in nothing:
+                terminalreporter.write_line(why)
         return
     from harness.report.gate_text import summary_line, verdict_line
 
     terminalreporter.section("prompt-harness gate")
+    for why in nothing:
+        terminalreporter.write_line(why)
     for item in outcome.items:
         terminalreporter.write_line(verdict_line(item))
     for note in outcome.notes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import click
@@ -11,7 +11,7 @@ import click
 from harness.cli.batch import batch_flags
 from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPLAY_MISS
 from harness.pipeline import RunOptions, RunOutcome
-from harness.suite.model import Suite
+from harness.suite.model import ModelSpec, Suite
 
 MAX_LISTED = 20
 
@@ -38,7 +38,7 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
         if not outcome.interrupted:
             raise
         # A second Ctrl-C may cut the summary short, but never the way to resume.
-    click.echo(f"results: {outcome.results_path}", err=True)
+    click.echo(f"results: {shown_path(outcome.results_path)}", err=True)
     for note in outcome.notes:
         click.echo(note, err=True)
     if outcome.interrupted:
@@ -56,7 +56,8 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
             click.echo(f"  {trial.describe()}", err=True)
         if len(misses) > MAX_LISTED:
             click.echo(f"  … and {len(misses) - MAX_LISTED} more", err=True)
-        click.echo("record them with (needs the model's key variable):\n  "
+        models = {trial.model.id: trial.model for trial, _ in misses}
+        click.echo(f"record them by adding --record record-missing ({_what_recording_needs(models.values())}):\n  "
                    f"{resume_command(outcome, record='record-missing')}", err=True)
         code = EXIT_REPLAY_MISS
     judged = _judge_replay_misses(outcome)
@@ -87,18 +88,41 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
     return code
 
 
+def shown_path(path: Path) -> str:
+    """A path as a person would type it here: relative to the working directory when it is below it."""
+    import os
+
+    try:
+        relative = os.path.relpath(Path(path).absolute(), Path.cwd())
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _what_recording_needs(models: Iterable[ModelSpec]) -> str:
+    """Which key variables (or which running servers) recording these models needs, named exactly."""
+    keys = sorted({m.api_key_env for m in models if m.api_key_env})
+    keyless = sorted({m.base_url or m.id for m in models if not m.api_key_env})
+    parts = []
+    if keys:
+        parts.append(f"with {' and '.join(keys)} set")
+    if keyless:
+        parts.append(f"no key needed; the endpoint must be up: {', '.join(keyless)}")
+    return "; ".join(parts) or "the model's endpoint must be reachable"
+
+
 def resume_command(outcome: RunOutcome, record: str | None = None) -> str:
     """The command that continues this run with the same plan, folders and record mode."""
     options = outcome.options
-    words = ["harness", "run", str(outcome.suite.path), "--resume", outcome.run_id]
+    words = ["harness", "run", shown_path(outcome.suite.path), "--resume", outcome.run_id]
     record = record or options.record
     if record:
         words += ["--record", record]
     defaults = RunOptions()
     if Path(options.reports_root) != defaults.reports_root:
-        words += ["--reports", str(options.reports_root)]
+        words += ["--reports", shown_path(Path(options.reports_root))]
     if options.cassettes_root is not None:
-        words += ["--cassettes", str(options.cassettes_root)]
+        words += ["--cassettes", shown_path(Path(options.cassettes_root))]
     for flag, values in (("--model", options.models), ("--prompt", options.prompts), ("--case", options.cases)):
         for value in values or ():
             words += [flag, value]

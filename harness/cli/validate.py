@@ -8,7 +8,7 @@ from harness.errors import EXIT_OK, EXIT_USAGE, HarnessError, SuiteErrors
 
 
 @click.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=True))
 @click.option("--schema", "print_schema", is_flag=True, help="Print the suite JSON Schema and exit.")
 def command(paths: tuple[str, ...], print_schema: bool) -> int:
     """Validate suite files (or every *.yaml under a folder). Exit 2 on the first invalid one."""
@@ -22,6 +22,8 @@ def command(paths: tuple[str, ...], print_schema: bool) -> int:
 
         click.echo(json.dumps(suite_schema(), indent=2))
         return EXIT_OK
+    if not paths:
+        raise click.UsageError("give suite files or folders to validate (or --schema to print the JSON Schema)")
     failed = 0
     for path in expand_paths(paths):
         try:

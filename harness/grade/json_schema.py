@@ -16,6 +16,8 @@ _FENCE = re.compile(
     r"^[ \t]*```[ \t]*(?:json)?[ \t]*\r?\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL | re.IGNORECASE
 )
 _OPENERS = re.compile(r"[\[{]")
+# strict: the whole output is one fenced block (```json or unlabelled), nothing but whitespace around it.
+_WHOLE_FENCE = re.compile(r"\A\s*```[ \t]*(?:json)?[ \t]*\r?\n(.*?)\r?\n?[ \t]*```\s*\Z", re.DOTALL | re.IGNORECASE)
 _DECODER = json.JSONDecoder()
 
 
@@ -48,6 +50,21 @@ def extract_json(text: str) -> tuple[Any, str]:
     raise NoJSON(whole_error)
 
 
+def extract_strict(text: str) -> tuple[Any, str]:
+    """The JSON value when the whole output is JSON, or one fenced JSON block and nothing else."""
+    try:
+        return json.loads(text), "the whole output"
+    except (ValueError, RecursionError):
+        pass
+    fence = _WHOLE_FENCE.match(text)
+    if fence is not None:
+        try:
+            return json.loads(fence.group(1)), "the fenced block that is the whole output"
+        except (ValueError, RecursionError):
+            pass
+    raise NoJSON("strict: the whole output must be JSON, optionally in one ```json fence, with nothing else")
+
+
 @register
 class JsonSchema(Grader):
     """The output is JSON that satisfies a JSON Schema (draft 2020-12, with ``format`` checked).
@@ -63,12 +80,14 @@ class JsonSchema(Grader):
         suite_dir: the suite's folder; the suite loader passes it.
         root: the project root; the suite loader passes it. A ``$ref`` may name only JSON files inside it
             (by relative path, or ``file://``); network references are refused, at load time.
+        strict: when true, the whole output must be the JSON (optionally in one fenced block, with only
+            whitespace around it): JSON inside prose or a code block of another language fails.
     """
 
     name = "json_schema"
 
     def __init__(self, *, schema: dict[str, Any] | None = None, schema_file: str | None = None,
-                 suite_dir: str | None = None, root: str | None = None) -> None:
+                 suite_dir: str | None = None, root: str | None = None, strict: bool = False) -> None:
         if schema is None:
             raise GraderConfigError(
                 "schema", "missing required option 'schema' (the loader fills it from 'schema_file')"
@@ -77,11 +96,16 @@ class JsonSchema(Grader):
         folder = Path(suite_dir) if suite_dir is not None else None
         base = None if folder is None else folder / (self.schema_file or INLINE_NAME)
         self.validator = schema_validator("schema", schema, base, None if root is None else Path(root))
+        if not isinstance(strict, bool):
+            raise GraderConfigError("strict", f"strict must be true or false, got {strict!r}")
+        self.strict = strict
 
     def grade(self, output: Output, ctx: GradeContext) -> Grade:
         try:
-            value, source = extract_json(output.text)
+            value, source = extract_strict(output.text) if self.strict else extract_json(output.text)
         except NoJSON as exc:
+            if self.strict:
+                return Grade.fail(f"{exc}: {clip(output.text)}")
             return Grade.fail(f"output is not JSON ({exc}) and contains no JSON block: {clip(output.text)}")
         violations = schema_violations(self.validator, value)
         if violations:

@@ -15,6 +15,7 @@ from harness.grade._common import clip_plain, is_fraction, opt_fraction, opt_map
 from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output, register
 
 _DICT_KEYS = {"passed", "score", "reason", "details"}
+EVALS_FOLDER = "evals"  # the project folder for datasets, schemas and custom graders (README "Layout")
 
 
 def _relative_file(module: str) -> PurePosixPath:
@@ -23,10 +24,9 @@ def _relative_file(module: str) -> PurePosixPath:
         posix = PurePosixPath(module.replace("\\", "/"))
         if posix.is_absolute() or PureWindowsPath(module).is_absolute() or PureWindowsPath(module).drive:
             raise GraderConfigError("function", f"refused {module!r}: absolute paths are not allowed")
-        if ".." in posix.parts:
-            raise GraderConfigError("function", f"refused {module!r}: '..' would leave the suite folder")
+        # '..' is allowed (``../evals/graders.py``); where the file resolves to is checked by the caller.
         if posix.suffix != ".py":
-            raise GraderConfigError("function", f"{module!r}: a file path must end in .py")
+            raise GraderConfigError("function", f"refused {module!r}: a file path must end in .py")
         return posix
     parts = module.split(".")
     if not all(part.isidentifier() for part in parts):
@@ -38,8 +38,10 @@ def _relative_file(module: str) -> PurePosixPath:
     return PurePosixPath(*parts).with_suffix(".py")
 
 
-def load_function(reference: str, suite_dir: str, grader: bool = True) -> Callable[..., Any]:
-    """Load ``module:function`` from a file inside ``suite_dir``, by path and under a private name.
+def load_function(reference: str, suite_dir: str, grader: bool = True, root: str | None = None) -> Callable[..., Any]:
+    """Load ``module:function`` from a file named relative to ``suite_dir``, by path and under a private name.
+    The file must lie inside ``suite_dir`` or, given the project ``root``, inside its ``evals/`` folder (so
+    ``../../evals/graders.py`` works and ``../../harness/cli/run.py`` does not).
 
     ``grader`` checks that the function takes ``(output, context)``; tool functions (``tool_functions:``)
     take the model's arguments instead and skip that check.
@@ -51,17 +53,21 @@ def load_function(reference: str, suite_dir: str, grader: bool = True) -> Callab
     module, sep, function = reference.rpartition(":")
     if not sep or not module or not function.isidentifier():
         raise GraderConfigError("function", f"expected 'module:function', got {reference!r}")
-    root = Path(suite_dir).resolve()
+    folder = Path(suite_dir).resolve()
+    evals = Path(root).resolve() / EVALS_FOLDER if root else None
     relative = _relative_file(module)
-    path = (root / relative).resolve()
-    # Resolving follows symlinks, so a link pointing out of the folder is caught here too.
-    if not path.is_relative_to(root):
-        raise GraderConfigError("function", f"refused {module!r}: {path} is outside the suite folder {root}")
+    path = (folder / relative).resolve()
+    # Resolving follows symlinks, so a link pointing out of the allowed folders is caught here too.
+    if not path.is_relative_to(folder) and (evals is None or not path.is_relative_to(evals)):
+        leaves = "'..' would leave the suite folder" if ".." in relative.parts else "outside the suite folder"
+        also = f" and is not in the project's {EVALS_FOLDER}/ folder {evals}" if evals else ""
+        raise GraderConfigError("function", f"refused {module!r}: {leaves}{also} ({path})")
     if not path.is_file():
         raise GraderConfigError(
             "function",
-            f"no file {relative} in the suite folder {root}: the python grader loads only files from the "
-            "suite's own folder, never installed or standard-library modules",
+            f"no file {relative} from the suite folder {folder}: the python grader loads only files from the "
+            f"suite's own folder{f' or the project evals/ folder {evals}' if evals else ''}, never installed or "
+            "standard-library modules",
         )
     private_name = "_harness_user_grader_" + hashlib.sha256(str(path).encode()).hexdigest()[:16]
     spec = importlib.util.spec_from_file_location(private_name, path)
@@ -93,6 +99,17 @@ def load_function(reference: str, suite_dir: str, grader: bool = True) -> Callab
     return target
 
 
+def _rendered(value: Any, ctx: GradeContext) -> Any:
+    """Options with every string rendered as a template against the case's variables (a fresh copy)."""
+    if isinstance(value, str):
+        return ctx.render(value) if "{" in value else value
+    if isinstance(value, Mapping):
+        return {k: _rendered(v, ctx) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rendered(v, ctx) for v in value]
+    return copy.deepcopy(value)
+
+
 @register
 class Python(Grader):
     """A user function in a file of the suite's folder decides, for checks no built-in grader covers.
@@ -104,12 +121,17 @@ class Python(Grader):
     ``reason`` and ``details``; or a ``Grade``. Anything else, or an exception, makes the grade undecided.
 
     Args:
-        function: ``"module:function"``; the module is a file in the suite's folder, named as ``checks``
-            (checks.py), ``pkg.checks`` (pkg/checks.py) or ``graders/checks.py``. Absolute paths, ``..``
-            and installed or standard-library modules are refused. Loaded when the suite loads.
+        function: ``"module:function"``; the module is a file named relative to the suite's folder, as
+            ``checks`` (checks.py), ``pkg.checks`` (pkg/checks.py), ``graders/checks.py`` or
+            ``../../evals/graders.py``. It must lie in the suite's folder or the project's ``evals/`` folder
+            (the project: the folder holding pyproject.toml or .git); absolute paths, other folders and
+            installed or standard-library modules are refused. Loaded when the suite loads. See
+            docs/graders.md for the whole contract.
         suite_dir: the suite's folder; the suite loader passes it.
+        root: the project root files must stay in; the suite loader passes it.
         threshold: the score at or above which a returned score passes (default 0.5).
-        options: a mapping handed to the function as ``context["options"]``.
+        options: a mapping handed to the function as ``context["options"]``; its strings are templates,
+            rendered per case like every grader's string options (``"{{ expected }}"``).
     """
 
     name = "python"
@@ -119,6 +141,7 @@ class Python(Grader):
         *,
         function: str | None = None,
         suite_dir: str | None = None,
+        root: str | None = None,
         threshold: float = 0.5,
         options: dict[str, Any] | None = None,
     ) -> None:
@@ -128,7 +151,7 @@ class Python(Grader):
             raise GraderConfigError("suite_dir", f"suite_dir {directory!r} is not a folder")
         self.threshold = opt_fraction("threshold", threshold)
         self.options = {} if options is None else dict(opt_mapping("options", options))
-        self.function = load_function(self.reference, directory)
+        self.function = load_function(self.reference, directory, root=root)
 
     def _context(self, output: Output, ctx: GradeContext) -> dict[str, Any]:
         # Copies, so one grader's function cannot change what the next grader sees.
@@ -138,7 +161,7 @@ class Python(Grader):
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in output.tool_calls],
             "messages": [copy.deepcopy(dict(message)) for message in ctx.messages],
             "finish_reason": output.finish_reason,
-            "options": copy.deepcopy(self.options),
+            "options": _rendered(self.options, ctx),
         }
 
     def _raised(self, exc: BaseException) -> Grade:

@@ -23,6 +23,8 @@ FLAGS = {
     "VERBOSE": re.VERBOSE,
     "ASCII": re.ASCII,
 }
+# Python's own one-letter names (re.I, re.M, re.S, re.X, re.A), as in (?ims) and most regex tools.
+SHORT_FLAGS = {"I": re.IGNORECASE, "M": re.MULTILINE, "S": re.DOTALL, "X": re.VERBOSE, "A": re.ASCII}
 MODES = ("search", "match", "fullmatch")
 _FAILED_MODE = {
     "search": "contains no match for",
@@ -38,8 +40,13 @@ def _flags(value: str | list[str] | None) -> re.RegexFlag:
     combined = re.RegexFlag(0)
     for name in names:
         flag = FLAGS.get(name.upper()) if isinstance(name, str) else None
+        if flag is None and isinstance(name, str) and name and all(c in SHORT_FLAGS for c in name.upper()):
+            for letter in name.upper():  # "i", or several at once: "im"
+                combined |= SHORT_FLAGS[letter]
+            continue
         if flag is None:
-            raise GraderConfigError("flags", f"unknown regex flag {name!r}; known flags: {', '.join(FLAGS)}")
+            raise GraderConfigError("flags", f"unknown regex flag {name!r}; known flags: {', '.join(FLAGS)} "
+                                             f"or their letters {', '.join(k.lower() for k in SHORT_FLAGS)}")
         combined |= flag
     return combined
 
@@ -61,7 +68,8 @@ class Regex(Grader):
             per case and compiled then; variable values are inserted as regex text, not escaped.
         mode: ``search`` (default) finds the pattern anywhere; ``match`` anchors it at the start;
             ``fullmatch`` requires the whole output to match (the output is not stripped).
-        flags: a list of flag names: ``IGNORECASE``, ``MULTILINE``, ``DOTALL``, ``VERBOSE``, ``ASCII``.
+        flags: a list of flag names: ``IGNORECASE``, ``MULTILINE``, ``DOTALL``, ``VERBOSE``, ``ASCII``, or
+            their letters ``i``, ``m``, ``s``, ``x``, ``a`` (``"im"`` for two at once); case does not matter.
         must_match: true (default) passes on a match; false passes only when there is no match.
     """
 
