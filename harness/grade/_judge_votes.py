@@ -31,6 +31,7 @@ class Vote:
     usage: dict[str, int] = field(default_factory=dict)
     structured: bool = False
     replay_miss: bool = False
+    batch: bool = False  # answered by a batch job: billed at the batch rate
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "reason": self.reason, "parse": self.parse,

@@ -195,8 +195,10 @@ class Judge(Grader):
             parsed = parse_reply(completion.text, self.scale)
         except VerdictError as exc:
             cut = " (the reply was cut off at max_tokens)" if completion.finish_reason == "length" else ""
-            return Vote(None, error=f"unparseable judge verdict{cut}: {exc}", usage=usage, structured=structured)
-        return Vote(parsed.verdict, parsed.reason, parsed.method, usage=usage, structured=structured)
+            return Vote(None, error=f"unparseable judge verdict{cut}: {exc}", usage=usage, structured=structured,
+                        batch=completion.batch)
+        return Vote(parsed.verdict, parsed.reason, parsed.method, usage=usage, structured=structured,
+                    batch=completion.batch)
 
     async def _call(self, client: Any, request: Request, timeout: float) -> Completion:
         # Imported here: the registry imports every grader, and `harness validate` need not load openai.
@@ -212,7 +214,12 @@ class Judge(Grader):
         for vote in votes:
             _add(usage, vote.usage)
         price = spec.price
-        cost = price.usage_cost(usage) if price is not None else None
+        if price is not None and any(vote.batch for vote in votes):  # votes answered by batch: the batch rate
+            costs = [c for c in ((price.for_batch() if v.batch else price).usage_cost(v.usage) for v in votes)
+                     if c is not None]
+            cost = sum(costs) if costs else None
+        else:
+            cost = price.usage_cost(usage) if price is not None else None
         details = self._details(votes, outcome, prompt)
         if outcome.error is not None:
             return Grade(passed=None, score=0.0, reason="", error=outcome.error, usage=usage or None, cost=cost,

@@ -132,7 +132,7 @@ class BatchAnswerTransport(httpx2.AsyncBaseTransport):
         path = request.url.raw_path.decode("ascii")
         sample = request.headers.get(SAMPLE_HEADER, "")
         key = match_key(request.method, path, sample, body)
-        reason = _reason(answer.status)
+        reason = reason_phrase(answer.status)
         interaction = make_interaction(
             key=key, method=request.method, uri=path, sample=sample, request_body=body,
             request_headers=request.headers.multi_items(), status=answer.status, reason=reason,
@@ -144,7 +144,7 @@ class BatchAnswerTransport(httpx2.AsyncBaseTransport):
         return rebuild_response(interaction, request)
 
 
-def _reason(status: int) -> str:
+def reason_phrase(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:

@@ -20,6 +20,7 @@ import openai
 
 from harness.execute.batch.external import check_import, write_export
 from harness.execute.batch.ingest import CURRENT_ANSWER, Answer, BatchAnswerTransport, read_answers
+from harness.execute.batch.judges import batched_judges, judge_phase
 from harness.execute.batch.poll import BatchProgress, PollSettings, progress_note, refresh, wait_for
 from harness.execute.batch.requests import BatchLimits, Spool, custom_ids, endpoint_url, request_line
 from harness.execute.batch.state import FOLDER, BatchState, Chunk
@@ -85,6 +86,7 @@ class BatchRunner:
         self._spools: dict[str, Spool] = {}
         self._estimate: float | None = None
         self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._rng = random.Random()
         if options.enabled is False:
             self._drop_unsent()
         self.taken: set[str] = set()  # trial ids of active chunks: never sent again
@@ -178,7 +180,7 @@ class BatchRunner:
         trials they left unanswered (expired, cancelled) are run by this same pass."""
         if self.options.import_from is not None or not self.state.active():
             return
-        models = {m.id: m for m in self.suite.models}
+        models = self.suite.judges  # every model of the suite, graded or judge
         for chunk in self.state.chunks:
             if chunk.phase == "submitted" and chunk.model in models:
                 try:
@@ -202,17 +204,7 @@ class BatchRunner:
             self.notes.append(f"{lines} request line(s) written to {self.options.export_to}")
             self._count_pending()
             return
-        models = {m.id: m for m in self.suite.models}
-        rng = random.Random()
-        for chunk in self.state.chunks:
-            if chunk.phase in ("spooled", "submitting") and not chunk.external:
-                await submit_chunk(self._client(models[chunk.model], "batch"), self.state, chunk, self.run_key,
-                                   self.suite.retry, rng)
-        waiting = [c for c in self.state.chunks if c.phase == "submitted"]
-        if waiting and self.options.poll.wait != 0:
-            self.progress.estimate = self._estimate
-            await wait_for(waiting, lambda c: self._client(models[c.model], "batch"), self.state,
-                           self.options.poll, self.progress)
+        await self.submit_and_wait(self.state.chunks)
         for chunk in self.state.chunks:
             if chunk.phase == "ended":
                 await self.ingest(chunk, finish)
@@ -247,7 +239,27 @@ class BatchRunner:
         return fresh
 
     async def ingest(self, chunk: Chunk, finish: FinishFn, answers: list[Path] | None = None) -> None:
-        """Grade and store a chunk's answers; trials left unanswered stay pending for a resume."""
+        """Grade and store a chunk's answers; trials left unanswered stay pending for a resume. With judges
+        to batch, their calls go by batch first (``judges``); while those run, the chunk waits (``ended``)."""
+        if chunk.kind == "judge":
+            return  # recorded by its parent's judge phase
+        judges = batched_judges(self.suite, self.pool) \
+            if answers is None and self.options.enabled is not False else []
+        if judges and not await judge_phase(self, chunk, judges):
+            return
+        counts, left = await self.answers_pass(chunk, finish, answers)
+        summary = f"batch {chunk.chunk_id} ({chunk.status or 'external'}): {counts['stored']} answer(s) stored"
+        if counts["not run"] or left:
+            summary += f", {counts['not run'] + left} trial(s) not answered (left for a resume)"
+        if counts["unknown"]:
+            summary += f", {counts['unknown']} answer(s) for no trial of this run ignored"
+        self.notes.append(summary + (f" — {chunk.note}" if chunk.note else ""))
+        progress_note(self.progress, summary)
+        self.state.advance(chunk, "ingested")
+
+    async def answers_pass(self, chunk: Chunk, finish: FinishFn, answers: list[Path] | None = None,
+                           probe: bool = False) -> tuple[dict[str, int], int]:
+        """Run a chunk's answers through ``finish`` (the live path's grading and storing, or a judge probe)."""
         ids = set(custom_ids(chunk.file(self.directory, "requests")))
         trials = {t.id: t for t in iter_trials(self.suite, models=[chunk.model]) if t.id in ids}
         model = self.suite.model(chunk.model)
@@ -271,7 +283,8 @@ class BatchRunner:
                     else:
                         waiting[trial.id] = answer
                         counts["stored"] += 1
-                        self.stored.add(trial.id)
+                        if not probe:
+                            self.stored.add(trial.id)
                         yield trial
 
         async def answer_call(trial: Trial, request: Request) -> Completion:
@@ -287,15 +300,19 @@ class BatchRunner:
             concurrency={model.id: max(model.max_concurrency, 1)},
         )
         await scheduler.run(produce())
-        left = len([t for t in trials.values() if t.id not in self.done])
-        summary = f"batch {chunk.chunk_id} ({chunk.status or 'external'}): {counts['stored']} answer(s) stored"
-        if counts["not run"] or left:
-            summary += f", {counts['not run'] + left} trial(s) not answered (left for a resume)"
-        if counts["unknown"]:
-            summary += f", {counts['unknown']} answer(s) for no trial of this run ignored"
-        self.notes.append(summary + (f" — {chunk.note}" if chunk.note else ""))
-        progress_note(self.progress, summary)
-        self.state.advance(chunk, "ingested")
+        return counts, len([t for t in trials.values() if t.id not in self.done])
+
+    async def submit_and_wait(self, chunks: list[Chunk]) -> None:
+        """Submit the chunks not yet submitted, then wait for those running (as the run's options say)."""
+        for chunk in chunks:
+            if chunk.phase in ("spooled", "submitting") and not chunk.external:
+                await submit_chunk(self._client(self.suite.judges[chunk.model], "batch"), self.state, chunk,
+                                   self.run_key, self.suite.retry, self._rng)
+        waiting = [c for c in chunks if c.phase == "submitted"]
+        if waiting and self.options.poll.wait != 0:
+            self.progress.estimate = self._estimate
+            await wait_for(waiting, lambda c: self._client(self.suite.judges[c.model], "batch"), self.state,
+                           self.options.poll, self.progress)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -305,7 +322,7 @@ class BatchRunner:
 
 def describe(chunk: Chunk) -> dict[str, object]:
     """A chunk as ``harness batches`` shows it."""
-    return {"chunk": chunk.chunk_id, "model": chunk.model, "batch": chunk.batch_id or "-",
+    return {"chunk": chunk.chunk_id, "kind": chunk.kind, "model": chunk.model, "batch": chunk.batch_id or "-",
             "phase": chunk.phase, "status": chunk.status or "-", "requests": chunk.count,
             "completed": chunk.counts.get("completed", "?"), "failed": chunk.counts.get("failed", "?"),
             "note": chunk.note}

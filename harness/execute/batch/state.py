@@ -52,6 +52,9 @@ class Chunk:
     ended_at: float | None = None
     external: bool = False  # exported for another engine (``harness batch export``): never submitted here
     note: str = ""
+    kind: str = "trials"  # or "judge": judge calls for the answers of chunk ``parent`` (see ``judges``)
+    parent: str | None = None
+    judges_probed: bool = False  # its answers' judge calls were looked for (and spooled as child chunks)
 
     @property
     def active(self) -> bool:
@@ -88,7 +91,7 @@ class BatchState:
         write_atomic(self.directory / STATE_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def advance(self, chunk: Chunk, phase: str, **values: Any) -> None:
-        """Move ``chunk`` to ``phase`` with ``values`` and save at once."""
+        """Move ``chunk`` to ``phase`` (or keep it there) with ``values`` and save at once."""
         if PHASES.index(phase) < PHASES.index(chunk.phase):
             raise ValueError(f"batch {chunk.chunk_id}: cannot go back from {chunk.phase} to {phase}")
         for name, value in values.items():

@@ -14,7 +14,7 @@ from harness.suite.model import Suite
 
 async def _update(suite: Suite, directory: Path, cancel: bool) -> list[dict[str, object]]:
     state = BatchState.load(directory)
-    models = {m.id: m for m in suite.models}
+    models = suite.judges  # every model of the suite, graded or judge
     clients = {}
     try:
         for chunk in state.chunks:
