@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.pipeline import RunOptions, run_suite
+from harness.stats.summary import summarize_variants
+from harness.store import read_results
 from harness.suite import Price, load_suite
 from harness.suite.prices import KNOWN_PRICES, PRICES_AS_OF, known_price, suite_price
 from harness.testing.fault_server import FaultConfig, FaultServer
@@ -123,3 +125,6 @@ cases:
     expected = ((usage["prompt_tokens"] - 2) * price.input + 2 * price.cached_input
                 + usage["completion_tokens"] * price.output) / 1e6
     assert record["cost"] == pytest.approx(expected)
+    (summary,) = summarize_variants(read_results(outcome.results_path), n_resamples=100)
+    assert (summary.tokens_cached_per_case, summary.tokens_reasoning_per_case) == (2.0, 4.0)
+    assert summary.to_dict()["tokens_reasoning_per_case"] == 4.0

@@ -49,7 +49,8 @@ VARIANT: dict[str, Any] = {
                  "score", "error_rate", "undecided_trials", "undecided_cases", "flakiness", "tokens_in_per_case",
                  "tokens_out_per_case", "cost_per_case", "cost_median", "cost_p90", "cost_total", "judge_cost_total",
                  "judge_cost_per_case", "latency_p50_s", "latency_p95_s", "groups", "notes", "ttft_p50_s",
-                 "ttft_p95_s", "tokens_per_s", "choices"],  # fmt: skip
+                 "ttft_p95_s", "tokens_per_s", "choices", "tokens_cached_per_case",
+                 "tokens_reasoning_per_case"],  # fmt: skip
     "properties": {
         "variant": {"type": "string"},
         "model": {"type": "string"},
@@ -72,6 +73,8 @@ VARIANT: dict[str, Any] = {
         "ttft_p50_s": INTERVAL_OR_NULL,
         "ttft_p95_s": INTERVAL_OR_NULL,
         "tokens_per_s": NUMBER_OR_NULL,
+        "tokens_cached_per_case": NUMBER_OR_NULL,
+        "tokens_reasoning_per_case": NUMBER_OR_NULL,
         "choices": {"anyOf": [{"type": "null"}, {
             "type": "object",
             "required": ["samples_min", "samples_max", "requests", "choices_per_request", "pass_at_k", "majority_vote",

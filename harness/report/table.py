@@ -69,7 +69,13 @@ def _tokens(summary: VariantSummary) -> Cell:
     if summary.tokens_in_per_case is None:
         return Cell("–")
     out = summary.tokens_out_per_case or 0.0
-    return Cell(f"{summary.tokens_in_per_case:.0f}/{out:.0f}", "mean tokens per case (input/output), over repeats")
+    parts = [f"{value:.0f} {name}" for name, value in (("cached", summary.tokens_cached_per_case),
+                                                        ("reasoning", summary.tokens_reasoning_per_case))
+             if value is not None]
+    extra = f" ({', '.join(parts)})" if parts else ""
+    return Cell(f"{summary.tokens_in_per_case:.0f}/{out:.0f}{extra}",
+                "mean tokens per case (input/output), over repeats; cached: of the input, served from the "
+                "provider's prompt cache (billed at the cached-input price); reasoning: of the output")
 
 
 def _errors(summary: VariantSummary) -> Cell:

@@ -82,6 +82,10 @@ class VariantSummary:
     ttft_p95_s: Interval | None = None
     tokens_per_s: float | None = None
     choices: ChoiceSummary | None = None  # requests with n > 1: pass@k, majority vote, cost per sample
+    # Of the tokens per case: prompt tokens served from the provider's cache, and reasoning tokens (part of the
+    # output); None when no call reported them.
+    tokens_cached_per_case: float | None = None
+    tokens_reasoning_per_case: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def optional(interval: Interval | None) -> dict[str, Any] | None:
@@ -118,6 +122,8 @@ class VariantSummary:
             "ttft_p95_s": optional(self.ttft_p95_s),
             "tokens_per_s": json_float(self.tokens_per_s),
             "choices": None if self.choices is None else self.choices.to_dict(),
+            "tokens_cached_per_case": json_float(self.tokens_cached_per_case),
+            "tokens_reasoning_per_case": json_float(self.tokens_reasoning_per_case),
         }
 
 
@@ -268,6 +274,8 @@ def _summarize_one(
         ttft_p95_s=ttft95,
         tokens_per_s=float(np.median(speeds)) if speeds else None,
         choices=choices,
+        tokens_cached_per_case=_mean_of_case_means(case_values(trials, lambda t: t.tokens_cached)),
+        tokens_reasoning_per_case=_mean_of_case_means(case_values(trials, lambda t: t.tokens_reasoning)),
     )
 
 

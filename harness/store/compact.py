@@ -45,6 +45,8 @@ class CompactResult(TrialOutcome):
     output_snippet: str
     choice: int = 0
     ttft_ms: float | None = None
+    tokens_cached: float | None = None
+    tokens_reasoning: float | None = None
     answer: str | None = None
     batch: bool = False
 
@@ -66,6 +68,7 @@ def compact(result: TrialResult, shared: dict[Any, Any] | None = None) -> Compac
         latency_ms=result.latency_ms, judge_cost=share(result.judge_cost), tokens_in=share(result.tokens_in),
         tokens_out=share(result.tokens_out), group=_intern(result.group), label=result.label, grades=judged,
         output_snippet=result.output_snippet if judged else "", choice=result.choice, ttft_ms=result.ttft_ms,
+        tokens_cached=share(result.tokens_cached), tokens_reasoning=share(result.tokens_reasoning),
         answer=_intern(result.answer), batch=result.batch,
     )  # fmt: skip
 

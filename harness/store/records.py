@@ -115,6 +115,14 @@ class TrialResult(TrialOutcome):
         return _token_count(self.usage, INPUT_TOKEN_KEYS)
 
     @property
+    def tokens_cached(self) -> float | None:
+        return _token_count(self.usage, ("cached_tokens",))
+
+    @property
+    def tokens_reasoning(self) -> float | None:
+        return _token_count(self.usage, ("reasoning_tokens",))
+
+    @property
     def tokens_out(self) -> float | None:
         return _token_count(self.usage, OUTPUT_TOKEN_KEYS)
 
