@@ -276,7 +276,6 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         elif result.error is not None:
             outcome.unfinished_errors[result.error.kind] += 1
         progress.advance(result)
-        pool.maybe_save()
 
     scheduler = Scheduler(
         render=lambda t: render_request(suite, t.prompt, t.model, t.case, t.temperature, t.repeat),

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from vcr.serialize import CASSETTE_FORMAT_VERSION
 from vcr.serializers import jsonserializer
 
-from harness.execute.cassette import Cassette, Interaction, make_interaction, match_key
+from harness.execute import journal
+from harness.execute.cassette import Cassette, CassetteError, Interaction, make_interaction, match_key
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -64,30 +66,69 @@ def test_empty_and_single_interaction_files_match_vcrpy(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "c.json").read_text(encoding="utf-8")) == {"version": 1, "interactions": []}
 
 
-def test_autosave_waits_for_growth_proportional_to_the_cassette(tmp_path: Path) -> None:
-    cassette = Cassette(tmp_path / "c.json", autosave_every=10)
-    for i in range(10):
-        assert not cassette.autosave_due
-        cassette.record(interaction(i))
-    assert cassette.autosave_due  # small cassette: every 10 recordings
-    cassette.save()
-    for i in range(10, 1000):
-        cassette.record(interaction(i))
-    cassette.save()
-    # Past 1,000 interactions a save waits for a tenth of the cassette in new ones, not for 10:
-    # 111 new recordings make 1,111 interactions, a tenth of which is 111.
-    for i in range(1000, 1110):
-        cassette.record(interaction(i))
-        assert not cassette.autosave_due
-    cassette.record(interaction(1110))
-    assert cassette.autosave_due
-    assert Cassette(tmp_path / "c.json", autosave_every=None).autosave_due is False
+def test_a_killed_recording_is_folded_into_the_file_on_the_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    first = Cassette(path)
+    for i in range(3):
+        first.record(interaction(i))
+    first.save()
+    killed = Cassette(path)
+    killed.record(interaction(3))
+    killed.record(interaction(1, text="re-recorded"))  # a new key
+    # Killed here: never saved. Its last journal line was torn mid-write.
+    journal = tmp_path / "c.json.journal"
+    journal.write_bytes(journal.read_bytes() + b'{"key": "torn", "requ')
+    reopened = Cassette(path)
+    assert len(reopened) == 5
+    assert not journal.exists()  # merged into the file at once
+    assert len(json.loads(path.read_text())["interactions"]) == 5
+    assert path.read_text() == reopened.dumps()
 
 
-def test_no_autosave_is_due_while_a_save_is_running(tmp_path: Path) -> None:
-    cassette = Cassette(tmp_path / "c.json", autosave_every=1)
-    cassette.record(interaction(0))
-    assert cassette.autosave_due
-    with cassette._save_lock:  # another thread is writing the file right now
-        assert not cassette.autosave_due
-    assert cassette.autosave_due
+def test_a_torn_line_is_cut_before_the_next_append(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    journal_file = journal.journal_path(path)
+    Cassette(path).record(interaction(0))
+    journal_file.write_bytes(journal_file.read_bytes() + b'{"key": "to')  # a writer killed mid-line
+    journal.append(journal_file, [interaction(1)])  # another process appends next
+    lines = journal_file.read_bytes().splitlines()
+    assert len(lines) == 2 and [json.loads(line)["key"] for line in lines] == [interaction(0).key, interaction(1).key]
+    assert len(Cassette(path)) == 2
+
+
+def test_a_later_recording_of_a_key_wins_in_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    cassette = Cassette(path)
+    old = interaction(0)
+    new = interaction(0, content=b'{"choices": []}')
+    assert old.key == new.key
+    cassette.record(old)
+    cassette.record(new)
+    assert Cassette(path).lookup(old.key).content == b'{"choices": []}'  # type: ignore[union-attr]
+
+
+def test_two_writers_of_one_cassette_keep_the_union(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    a, b = Cassette(path), Cassette(path)  # as two processes: separate indexes, one file
+    for i in range(0, 10, 2):
+        a.record(interaction(i))
+    for i in range(1, 10, 2):
+        b.record(interaction(i))
+    assert b.lookup(interaction(0).key) is not None  # a miss looks at the disk: a's recording is there
+    a.save()
+    b.save()
+    assert len(Cassette(path)) == 10
+    assert len(json.loads(path.read_text())["interactions"]) == 10
+
+
+def test_conflicting_duplicates_in_a_file_are_refused_naming_both(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    first, second = interaction(0), interaction(0, content=b'{"other": true}')
+    text = vcrpy_text([interaction(5), first, second])
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CassetteError, match=r"interactions\[1\] and interactions\[2\]") as raised:
+        Cassette(path)
+    assert str(path) in str(raised.value)
+    # The same exchange twice (a merge that kept both copies) is harmless and kept once.
+    path.write_text(vcrpy_text([first, first]), encoding="utf-8")
+    assert len(Cassette(path)) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -55,24 +54,16 @@ def check_keys(suite: Suite, modes: Mapping[str, str], model_ids: Iterable[str] 
         resolve_api_key(model, needed=mode is not RecordMode.replay)
 
 
-# Periodic saves wait at least this many times as long as the last save took.
-SAVE_BUDGET = 10.0
-
-
 class ClientPool:
     """Builds clients lazily; each has its own transport consulting its own cassette."""
 
-    def __init__(self, suite: Suite, cassettes_root: Path, modes: dict[str, str],
-                 save_interval: float = 2.0) -> None:
+    def __init__(self, suite: Suite, cassettes_root: Path, modes: dict[str, str]) -> None:
         self.suite = suite
         self.cassettes_root = cassettes_root
         self.modes = {k: parse_mode(v) for k, v in modes.items()}
-        self.save_interval = save_interval
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._cassettes: dict[str, Cassette] = {}
         self._owners: dict[str, str] = {}  # cassette name -> the model id whose mode it follows
-        self._last_save = time.monotonic()
-        self._save_seconds = 0.0  # how long the last save took
 
     def spec(self, model_id: str) -> ModelSpec:
         models = {m.id: m for m in (*self.suite.models, *self.suite.judges.values())}
@@ -124,18 +115,6 @@ class ClientPool:
         self._owners[cassette_name] = model_id
         transport = RecordingTransport(cassette, mode, inner=inner)
         return make_client(model, api_key, transport, connections)
-
-    def maybe_save(self) -> None:
-        """Save recordings every few seconds, so a crash keeps what was recorded (results already are).
-
-        A save rewrites whole cassettes on the event loop, so the pause between saves is also at least
-        ``SAVE_BUDGET`` times the last save's duration: saving takes at most about a tenth of a run.
-        """
-        now = time.monotonic()
-        if now - self._last_save >= max(self.save_interval, SAVE_BUDGET * self._save_seconds):
-            self.save()
-            self._last_save = time.monotonic()
-            self._save_seconds = self._last_save - now
 
     def prune_unused(self) -> dict[str, int]:
         """After a whole-suite ``record`` run: drop recordings this run did not use, per cassette."""

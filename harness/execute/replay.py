@@ -172,8 +172,8 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
     """An ``httpx2`` async transport that replays from and records into one cassette.
 
     ``inner`` is the real transport for upstream calls; it is never called in ``replay`` mode (and may be
-    omitted there). Closing the transport (``await client.close()``) closes ``inner`` and saves the
-    cassette if it changed; a cassette also saves itself every ``autosave_every`` recordings.
+    omitted there). Every recording is in the cassette's journal on disk before the response is returned;
+    closing the transport (``await client.close()``) closes ``inner`` and saves the cassette if it changed.
     """
 
     def __init__(
@@ -237,15 +237,14 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             reason=response.reason_phrase, content=content,
             response_headers=[*response.headers.multi_items(), *timings],
         )
-        if self.cassette.record(interaction):
+        # Off the event loop: the recording is fsync'd to the journal before the answer goes back, so the
+        # trial's result (stored after this returns) can never be on disk without its recording.
+        if await asyncio.to_thread(self.cassette.record, interaction):
             self.recorded += 1
         # Answer with what is stored (an unchanged answer keeps its first latency), so a recording run
         # reports exactly what its replays will.
         interaction = self.cassette.lookup(key) or interaction
         note_recorded(interaction)
-        if self.cassette.autosave_due:
-            # Off the event loop: serialising a large cassette would stall every other request.
-            await asyncio.to_thread(self.cassette.save)
         return _rebuild(interaction, request)
 
     async def _upstream(self, request: httpx2.Request) -> httpx2.Response:

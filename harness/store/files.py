@@ -76,6 +76,31 @@ def remove_stale_temporaries(directory: Path, names: Iterable[str]) -> None:
                 stale.unlink()
 
 
+@contextlib.contextmanager
+def locked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive OS lock (``fcntl.flock``) on ``path`` (a file, or a folder) for the block.
+
+    Yields True once held; with ``wait=False`` it yields False at once when another process holds it. The
+    kernel drops the lock when its holder dies, even by SIGKILL, so a killed process never leaves a stale
+    lock. Where ``fcntl`` does not exist (Windows) the block runs unguarded and yields True.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class RunLock:
     """An exclusive lock on a run folder while a process writes to it (``fcntl.flock``, POSIX only).
 
@@ -88,27 +113,21 @@ class RunLock:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.NAME
-        self._fh: IO[bytes] | None = None
+        self._hold: contextlib.AbstractContextManager[bool] | None = None
 
     def __enter__(self) -> RunLock:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; runs are simply not guarded
-            return self
-        self._fh = self.path.open("ab")
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.close()
-            self._fh = None
+        self._hold = locked(self.path, wait=False)
+        if not self._hold.__enter__():
+            self._hold.__exit__(None, None, None)
+            self._hold = None
             raise RunInUseError(f"{self.path.parent} is being written by another harness process; wait for it "
-                                "to finish (or stop it) before resuming") from None
+                                "to finish (or stop it) before resuming")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing releases the lock
-            self._fh = None
+        if self._hold is not None:
+            self._hold.__exit__(None, None, None)
+            self._hold = None
 
 
 class RunInUseError(HarnessError):
