@@ -28,12 +28,12 @@ def print_run_header(suite: Suite, options: RunOptions) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-def print_run_summary(outcome: RunOutcome, formats: Sequence[str]) -> int:
+def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = False) -> int:
     from harness.report.render import render_run
 
     try:
         for fmt in formats:
-            click.echo(render_run(outcome.directory, fmt))
+            click.echo(render_run(outcome.directory, fmt, wide=wide))
     except KeyboardInterrupt:
         if not outcome.interrupted:
             raise

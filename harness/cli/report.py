@@ -27,8 +27,9 @@ METRICS = ("pass_rate", "score", "cost", "latency_p95", "ttft_p95")
               help="Metric to compare (repeatable). Default: the suite's gate metrics.")
 @click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True, help="Where run ids are looked up.")
+@click.option("--wide", is_flag=True, help="Terminal tables with every interval (wider than 120 columns).")
 def command(run: str, formats: tuple[str, ...], output: Path | None, baseline: str | None, all_pairs: bool,
-            metrics: tuple[str, ...], reports_root: Path) -> int:  # fmt: skip
+            metrics: tuple[str, ...], reports_root: Path, wide: bool) -> int:  # fmt: skip
     """Report on RUN: a run folder, a suite's folder (its latest run) or a run id."""
     from harness.report.build import ReportOptions, build_report
     from harness.report.locate import locate_run, output_format
@@ -39,16 +40,16 @@ def command(run: str, formats: tuple[str, ...], output: Path | None, baseline: s
     report = build_report(directory, ReportOptions(baseline=baseline, all_pairs=all_pairs,
                                                    metrics=metrics or None))  # fmt: skip
     if output is not None:
-        write_atomic(output, render_report(report, output_format(output, formats)))
+        write_atomic(output, render_report(report, output_format(output, formats), wide))
         click.echo(f"wrote {output}", err=True)
         return EXIT_OK
     if formats:
         for fmt in formats:
-            click.echo(render_report(report, fmt), nl=False)
+            click.echo(render_report(report, fmt, wide), nl=False)
         return EXIT_OK
     for fmt in ("markdown", "json", "html"):
         path = directory / FILE_NAMES[fmt]
         write_atomic(path, render_report(report, fmt))
         click.echo(f"wrote {path}", err=True)
-    click.echo(render_report(report, "table"), nl=False)
+    click.echo(render_report(report, "table", wide), nl=False)
     return EXIT_OK

@@ -35,11 +35,12 @@ from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPL
               type=click.Choice(["summary", "table", "markdown", "json", "html"]), default=("summary",),
               show_default=True, help="What to print after the run (table: the full terminal report).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--wide", is_flag=True, help="Terminal tables with every interval (wider than 120 columns).")
 @batch_run_options
 def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resume_id: str | None,
             models: tuple[str, ...], prompts: tuple[str, ...], cases: tuple[str, ...], shard: str | None,
             concurrency: int | None, changed_since: str | None, reports_root: Path, cassettes_root: Path | None,
-            formats: tuple[str, ...], quiet: bool, **batch: Any) -> int:
+            formats: tuple[str, ...], quiet: bool, wide: bool, **batch: Any) -> int:
     """Run suites (files or folders) across their models, prompts, temperatures and repeats."""
     from harness.errors import HarnessError
     from harness.plan import Shard
@@ -95,7 +96,7 @@ def command(paths: tuple[str, ...], record: str | None, run_id: str | None, resu
             )
             print_run_header(suite, options)
             outcome = run_suite(suite, options)
-            code = print_run_summary(outcome, formats)
+            code = print_run_summary(outcome, formats, wide)
             if code == EXIT_INTERRUPTED:
                 return code
             worst = max(worst, code) if code in (EXIT_REPLAY_MISS, EXIT_INCOMPLETE) else worst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def digest_run(directory: Path) -> RunDigest:
     summaries = summarize_variants(results, seed=run_seed(manifest), n_resamples=DIGEST_RESAMPLES)
     rows = []
     errors_by_variant: dict[str, int] = {}
+    ttft_by_variant: dict[str, float | None] = {}  # median time to first token of streamed replies
     cases: list[CaseRow] = []
     for key, trials in by_variant(results).items():
         label = label_of(key)
@@ -89,6 +91,8 @@ def digest_run(directory: Path) -> RunDigest:
         for trial in trials:
             per_case.setdefault(trial.case_id, []).append(trial)
         errors_by_variant[label] = sum(t.error is not None for t in trials)
+        firsts = [t.ttft_ms / 1000 for t in trials if getattr(t, "ttft_ms", None) is not None]
+        ttft_by_variant[label] = float(statistics.median(firsts)) if firsts else None
         for case_id, group in per_case.items():
             scores = [s for t in group if (s := score_value(t)) is not None]
             cases.append(CaseRow(
@@ -99,7 +103,7 @@ def digest_run(directory: Path) -> RunDigest:
                 score=sum(scores) / len(scores) if scores else None,
             ))  # fmt: skip
     for s in summaries:
-        ttft = getattr(s, "ttft_p50_s", None)  # present once streaming runs record time to first token
+        ttft = ttft_by_variant.get(s.variant)
         rows.append(VariantRow(
             variant=s.variant, model=s.model, prompt=s.prompt, temperature=float(s.temperature),
             n_cases=s.n_cases, n_trials=s.n_trials, errors=errors_by_variant.get(s.variant, 0),
@@ -109,7 +113,7 @@ def digest_run(directory: Path) -> RunDigest:
             cost_total=s.cost_total, judge_cost_total=s.judge_cost_total,
             latency_p50_s=None if s.latency_p50_s is None else s.latency_p50_s.estimate,
             latency_p95_s=None if s.latency_p95_s is None else s.latency_p95_s.estimate,
-            ttft_p50_s=getattr(ttft, "estimate", ttft),
+            ttft_p50_s=ttft,
         ))  # fmt: skip
     manifest_dict = _manifest_fields(manifest)
     return RunDigest(suite=manifest.suite, run_id=directory.name, path=str(directory.resolve()),

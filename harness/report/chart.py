@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from harness.report.build import RunReport
 from harness.report.format import COST_UNIT, cost_money, pct_interval
+from harness.report.table import front_words
 
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 24, 20, 56
@@ -30,8 +31,9 @@ class ChartPoint:
     x: float
     x_low: float | None
     x_high: float | None
-    status: str  # front | dominated | indistinguishable
+    status: str  # front | dominated | indistinguishable: how the point is drawn
     tip: str
+    words: str = ""  # the table's words for where it stands (``front_words``)
 
 
 def chart_points(report: RunReport) -> tuple[list[ChartPoint], str]:
@@ -60,9 +62,10 @@ def chart_points(report: RunReport) -> tuple[list[ChartPoint], str]:
         status = "front" if p.on_front else ("dominated" if p.significantly_dominated else "indistinguishable")
         if not priced:
             status = "indistinguishable"
-        tip = f"{number}. {p.variant}: {pct_interval(p.quality)} · {x_text} · {status}"
+        words = front_words(p) if priced else "no prices set: not placed on a cost front"
+        tip = f"{number}. {p.variant}: {pct_interval(p.quality)} · {x_text} · {words}"
         points.append(ChartPoint(number, p.variant, p.quality.estimate, p.quality.low, p.quality.high, x, x_low,
-                                 x_high, status, tip))  # fmt: skip
+                                 x_high, status, tip, words))  # fmt: skip
     title = f"mean cost {COST_UNIT} (USD, 95% CI)" if priced else "tokens per case (no prices set)"
     return points, title
 

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from harness.report.build import RunReport
 from harness.report.cases import CaseDetail, Message, load_case_details, message_view
 from harness.report.chart import chart_points, cost_quality_svg
+from harness.report.headline import headline_sentences
 from harness.report.table import (
     METRIC_NAMES,
     SAMPLES_NOTE,
@@ -102,8 +103,17 @@ def drilldown(report: RunReport) -> list[CaseDetail]:
     return load_case_details(report.directory, [c.case_id for c in shown], report.variant_labels)
 
 
+def split_interval(text: str) -> Markup:
+    """``83.3% [62.6, 95.3]`` with the bracket on a line of its own (the estimate is read first)."""
+    head, sep, tail = text.partition(" [")
+    if not sep:
+        return Markup("{}").format(text)
+    return Markup('{}<span class="ci">[{}</span>').format(head, tail)
+
+
 def render_html(report: RunReport) -> str:
     env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["ci"] = split_interval
     template = env.from_string(_asset("report.html"))
     guard_js, main_js = _asset("guard.js"), _asset("report.js")
     points, _ = chart_points(report)
@@ -117,6 +127,7 @@ def render_html(report: RunReport) -> str:
     return template.render(
         r=report,
         header=header_line(report),
+        headline=headline_sentences(report),
         css=Markup(_asset("report.css")),
         guard_js=Markup(guard_js),
         main_js=Markup(main_js),

@@ -21,15 +21,16 @@ def load_summaries(directory: Path) -> tuple[Manifest, list[VariantSummary]]:
     return manifest, summarize_variants(results, seed=run_seed(manifest))
 
 
-def render_report(report: RunReport, fmt: str) -> str:
+def render_report(report: RunReport, fmt: str, wide: bool = False) -> str:
+    """``wide``: terminal formats keep every interval (wider than 120 columns)."""
     if fmt == "summary":
         from harness.report.text import render_summary
 
-        return render_summary(report)
+        return render_summary(report, wide)
     if fmt == "table":
         from harness.report.text import render_terminal
 
-        return render_terminal(report)
+        return render_terminal(report, wide)
     if fmt == "markdown":
         from harness.report.text import render_markdown
 
@@ -45,11 +46,11 @@ def render_report(report: RunReport, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def render_run(directory: Path, fmt: str = "table", options: ReportOptions | None = None) -> str:
+def render_run(directory: Path, fmt: str = "table", options: ReportOptions | None = None, wide: bool = False) -> str:
     """The run in folder ``directory`` as ``summary`` or ``table`` (terminal), ``markdown``, ``json`` or ``html``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return render_report(build_report(directory, options), fmt)
+    return render_report(build_report(directory, options), fmt, wide)
 
 
 def write_reports(

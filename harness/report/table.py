@@ -28,6 +28,7 @@ from harness.report.format import (
 from harness.stats.comparison import Comparison
 from harness.stats.costlat import calls_needed_for_upper_bound
 from harness.stats.flakiness import PROJECTED_REPEATS
+from harness.stats.frontier import ParetoPoint
 from harness.stats.intervals import INSUFFICIENT
 from harness.stats.summary import VariantSummary
 
@@ -294,19 +295,26 @@ def comparison_table(report: RunReport) -> Table | None:
     return comparisons_table(report.comparisons, report.all_pairs)
 
 
+def front_words(p: ParetoPoint) -> str:
+    """Where a variant stands on the cost–quality front, in the words both the table and the chart use. A
+    variant that passes nothing is cheapest by failing: it is never shown "on the front" without saying so."""
+    if p.on_front:
+        if p.quality.estimate == 0:
+            return "on the front only by cost: it passes 0%"
+        return "on the front"
+    if p.significantly_dominated:
+        return "significantly dominated by " + ", ".join(p.dominated_by)
+    if p.cost_per_case is None:
+        return "no cost recorded"
+    return "off the front, not significantly dominated"
+
+
 def pareto_table(report: RunReport) -> Table | None:
     if not report.pareto:
         return None
     rows = []
     for p in report.pareto:
-        if p.on_front:
-            status = "on the front"
-        elif p.significantly_dominated:
-            status = "significantly dominated by " + ", ".join(p.dominated_by)
-        elif p.cost_per_case is None:
-            status = "no cost recorded"
-        else:
-            status = "off the front, not significantly dominated"
+        status = front_words(p)
         rows.append([
             Cell(p.variant),
             Cell(pct_interval(p.quality), disclosure(p.quality)),
@@ -357,5 +365,11 @@ def comparison_notes(c: Comparison) -> list[str]:
 
 
 def money_total(report: RunReport) -> str:
-    totals = [s.cost_total for s in report.variants if s.cost_total is not None]
-    return money(sum(totals)) if totals else "–"
+    """Everything the run spent, judges included, with the judges' share named when there is one."""
+    models = [s.cost_total for s in report.variants if s.cost_total is not None]
+    judges = [s.judge_cost_total for s in report.variants if s.judge_cost_total]
+    if not models and not judges:
+        return "–"
+    if not judges:
+        return money(sum(models))
+    return f"{money(sum(models) + sum(judges))} (models {money(sum(models))}, judges {money(sum(judges))})"

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from harness.report.build import RunReport
 from harness.report.format import amount_with_unit
+from harness.report.headline import headline_sentences
+from harness.report.narrow import narrow_table, wrap
 from harness.report.table import (
     METRIC_NAMES,
     SAMPLES_NOTE,
@@ -48,31 +50,45 @@ def comparison_heading(report: RunReport) -> str:
 class Writer:
     """Accumulates sections; Markdown and terminal differ only in headings, tables and bullets."""
 
-    def __init__(self, markdown: bool) -> None:
+    def __init__(self, markdown: bool, wide: bool = True) -> None:
         self.markdown = markdown
+        self.narrow = not markdown and not wide  # a terminal of 120 columns
         self.parts: list[str] = []
+
+    def _fit(self, text: str) -> str:
+        return wrap(text) if self.narrow else text
 
     def heading(self, text: str, level: int = 3) -> None:
         if self.markdown:
             self.parts.append(f"{'#' * level} {_md_escape(text)}\n")
         else:
-            self.parts.append(f"{text}\n{'=' * min(len(text), 100) if level <= 2 else '-' * min(len(text), 100)}")
+            rule = "=" if level <= 2 else "-"
+            self.parts.append(f"{self._fit(text)}\n{rule * min(len(text), 100)}")
 
     def table(self, table: Table) -> None:
         if self.markdown:
             headers, rows = table
             table = ([_md_escape(h, cell=True) for h in headers],
                      [[Cell(_md_escape(c.text, cell=True)) for c in row] for row in rows])  # fmt: skip
+        elif self.narrow:
+            table = narrow_table(table)
         self.parts.append(render(table, "github" if self.markdown else "simple") + "\n")
 
     def lines(self, lines: list[str], indent: str = "") -> None:
         if lines:
             bullet = "- " if self.markdown else "  "
             shown = [_md_escape(line) for line in lines] if self.markdown else lines
-            self.parts.append("\n".join(f"{indent}{bullet}{line}" for line in shown) + "\n")
+            self.parts.append(self._fit("\n".join(f"{indent}{bullet}{line}" for line in shown)) + "\n")
 
     def para(self, text: str) -> None:
-        self.parts.append((_md_escape(text) if self.markdown else text) + "\n")
+        self.parts.append((_md_escape(text) if self.markdown else self._fit(text)) + "\n")
+
+    def headline(self, sentences: list[str]) -> None:
+        """The report's first lines: one sentence per comparison (``harness.report.headline``)."""
+        if self.markdown:
+            self.parts.append("\n".join(f"> **{_md_escape(s)}**  " for s in sentences) + "\n")
+        else:
+            self.parts.append(self._fit("\n".join(sentences)) + "\n")
 
     def details(self, summary: str, body: Callable[[], None]) -> None:
         if self.markdown:
@@ -93,9 +109,10 @@ def _md_escape(text: str, cell: bool = False) -> str:
     return text.replace("|", "\\|").replace("\n", " ") if cell else text
 
 
-def _render(report: RunReport, markdown: bool, details: bool, compact: bool = False) -> str:
-    w = Writer(markdown)
+def _render(report: RunReport, markdown: bool, details: bool, compact: bool = False, wide: bool = True) -> str:
+    w = Writer(markdown, wide)
     w.heading(f"prompt-harness report: {report.suite}", 2)
+    w.headline(headline_sentences(report))
     w.para(header_line(report))
     w.heading("Variants")
     if report.variants:
@@ -145,13 +162,14 @@ def _render(report: RunReport, markdown: bool, details: bool, compact: bool = Fa
     return w.text()
 
 
-def render_terminal(report: RunReport) -> str:
-    return _render(report, markdown=False, details=True)
+def render_terminal(report: RunReport, wide: bool = False) -> str:
+    """The full report for a terminal: 120 columns unless ``wide`` (then with every interval)."""
+    return _render(report, markdown=False, details=True, wide=wide)
 
 
-def render_summary(report: RunReport) -> str:
-    """What ``harness run`` prints: the variant table and the comparisons' verdicts, nothing more."""
-    return _render(report, markdown=False, details=False, compact=True)
+def render_summary(report: RunReport, wide: bool = False) -> str:
+    """What ``harness run`` prints: the headline, the variant table and the comparisons' verdicts."""
+    return _render(report, markdown=False, details=False, compact=True, wide=wide)
 
 
 def render_markdown(report: RunReport) -> str:

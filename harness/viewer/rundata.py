@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.report.format import duration, money, p_value, pct, pct_interval, signed_interval
+from harness.report.format import amount_with_unit, duration, p_value, pct, pct_interval, signed_interval
 from harness.report.headline import headline_sentences
 from harness.store import RESULTS_FILE, Manifest, TrialResult, read_results
 
@@ -65,8 +65,8 @@ def run_cases(directory: Path, labels: list[str]) -> list[dict[str, Any]]:
 
 
 def per_1k_cases(cost_per_case: float | None) -> str:
-    """Money a person can read: "$0.43 per 1k cases", not "$4.3e-04"."""
-    return "–" if cost_per_case is None else f"{money(cost_per_case * 1000)} per 1k cases"
+    """Money a person can read: "$0.43 per 1k cases" (the reports' own formatter)."""
+    return amount_with_unit(cost_per_case, "cost")
 
 
 def variant_display(v: Any) -> dict[str, str]:

@@ -1,0 +1,49 @@
+"""Terminal output that fits 120 columns: tables without their intervals (``--wide`` keeps them), short
+headers, and prose wrapped. Markdown, JSON and HTML are never narrowed."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from harness.report.table import Cell, Table
+
+WIDTH = 120
+_INTERVAL = re.compile(r" \[[^\]]*\]")  # " [62.6, 95.3]", " [$0.0035, $0.0038]"
+_TEST_NAME = re.compile(r" \([^)]*\)$")  # "0.938 (mid-p McNemar)": the test is named under the table
+_HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p", "tokens in/out": "tokens",
+            "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
+            "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
+
+
+def narrow_header(header: str) -> str:
+    short = _INTERVAL.sub("", header)
+    return _HEADERS.get(short, short)
+
+
+def narrow_table(table: Table) -> Table:
+    """The table without intervals and test names: what a person reads first; ``--wide`` shows the rest."""
+    headers, rows = table
+    tests = {i for i, h in enumerate(headers) if h == "p one-sided (test)"}
+
+    def cut(i: int, text: str) -> str:
+        text = _INTERVAL.sub("", text)
+        return _TEST_NAME.sub("", text) if i in tests else text
+
+    # A metric column that says the same in every row is already in the heading above the table.
+    drop = {i for i, h in enumerate(headers) if h == "metric" and len({row[i].text for row in rows}) <= 1}
+    narrowed = [[Cell(cut(i, c.text), c.tip, c.css) for i, c in enumerate(row) if i not in drop] for row in rows]
+    return ([narrow_header(h) for i, h in enumerate(headers) if i not in drop], narrowed)
+
+
+def wrap(text: str, indent: str = "") -> str:
+    """Prose wrapped to the terminal width, continuation lines indented under the first."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= WIDTH:
+            lines.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())] or indent
+        lines.append(textwrap.fill(line, WIDTH, subsequent_indent=lead + "  ", break_on_hyphens=False,
+                                   break_long_words=False))  # fmt: skip
+    return "\n".join(lines)
