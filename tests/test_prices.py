@@ -91,6 +91,8 @@ def test_unpriced_model_warns_once_with_how_to_set_it(tmp_path: Path) -> None:
     ("\n  best_of: 2\n  n: 3", "\n    api: completions", "suite.yaml:8: params.best_of", "at least n"),
     ("\n  best_of: 4\n  n: 2", "\n    api: completions", "suite.yaml:9: params.n", "biased"),
     ("", "\n    price: {input: 1}", "suite.yaml:5: models[0].price", "give both input and output"),
+    ("\n  n: 2\ntools: [{type: function, function: {name: f}}]\ntool_results: {f: 1}", "", "suite.yaml:7: params.n",
+     "tool round trips"),
 ])
 def test_validate_refuses_misuse(tmp_path: Path, params: str, model_extra: str, where: str, says: str) -> None:
     done = validate(tmp_path, suite("my-model", params, model_extra))

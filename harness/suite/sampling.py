@@ -34,7 +34,7 @@ def check_sampling(data: Mapping[str, Any], models: Sequence[ModelSpec],
                 (raw_model.get("params") or {},
                  Location(file, line_of(raw_model, "params"), f"models[{i}].params")),
             ]
-            _check_variant(model, layers)
+            _check_variant(model, layers, round_trips=bool(data.get("tool_results") or data.get("tool_functions")))
 
 
 def _prompt_params_location(prompt: PromptVersion, file: str) -> Location:
@@ -42,7 +42,7 @@ def _prompt_params_location(prompt: PromptVersion, file: str) -> Location:
     return Location(loc.file, loc.line, f"{loc.field}.params")
 
 
-def _check_variant(model: ModelSpec, layers: list[tuple[Mapping[str, Any], Location]]) -> None:
+def _check_variant(model: ModelSpec, layers: list[tuple[Mapping[str, Any], Location]], round_trips: bool) -> None:
     merged: dict[str, Any] = {}
     where: dict[str, Location] = {}
     for params, loc in layers:
@@ -55,6 +55,9 @@ def _check_variant(model: ModelSpec, layers: list[tuple[Mapping[str, Any], Locat
     if "n" in merged and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES):
         raise SuiteError(where["n"], f"n must be an integer from 1 to {MAX_CHOICES} (choices per request), "
                                      f"got {n!r}")
+    if round_trips and isinstance(n, int) and n > 1:
+        raise SuiteError(where["n"], "n > 1 with tool round trips (tool_results / tool_functions): only the first "
+                                     "choice's conversation would continue; sample with repeats instead")
     if "stream" in merged and not isinstance(stream, bool):
         raise SuiteError(where["stream"], f"stream must be true or false, got {stream!r}")
     if "stream_options" in merged and not stream:
