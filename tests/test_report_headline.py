@@ -111,3 +111,23 @@ def test_html_report_fits_1400_px_with_labelled_badges(extract_run: Path, tmp_pa
     assert "data-overflow" not in root.group(0), root.group(0)  # no table scrolls sideways at 1,400 px
     assert re.search(r'<div class="headline" id="headline"><p>smollm2 · v2 · T=0 vs smollm2 · v1 · T=0: ', proc.stdout)
     assert 'class="badge pass"' in proc.stdout and ">smollm2 · v1 · T=0: 1/1 passed</span>" in proc.stdout
+
+
+def test_compare_opens_with_its_headline_and_fits_120_columns(tmp_path: Path) -> None:
+    from test_gate_fixtures import flips
+    from test_gate_fixtures import write_run as write_gate_run
+
+    reports = tmp_path / "reports"
+    write_gate_run(reports, "s", "a", flips(40, 0), started_at=1.0)
+    write_gate_run(reports, "s", "b", flips(40, 9, 2), started_at=2.0)
+    args = [sys.executable, "-m", "harness", "compare", "s@a", "s@b", "--reports", str(reports)]
+    narrow = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert lines[2].startswith("m · v1 · T=0 (run b) vs m · v1 · T=0 (run a): pass rate +0.0 pts [")
+    assert "m · v2 · T=0 (run b) vs m · v2 · T=0 (run a): pass rate −17.5 pts [" in narrow.stdout
+    assert "9 cases regressed, 2 fixed" in narrow.stdout.replace("\n  ", " ")
+    assert max(len(line) for line in lines) <= 120
+    assert "variant (run b vs run a)" in narrow.stdout
+    wide = subprocess.run([*args, "--wide"], capture_output=True, text=True, timeout=300)
+    assert "(mid-p McNemar)" in wide.stdout and max(len(line) for line in wide.stdout.splitlines()) > 120

@@ -21,8 +21,9 @@ METRICS = ("pass_rate", "score", "cost", "latency_p95", "ttft_p95")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to this file.")
 @click.option("--reports", "reports_root", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True, help="Where run ids are looked up.")
+@click.option("--wide", is_flag=True, help="The terminal table with every interval (wider than 120 columns).")
 def command(run_a: str, run_b: str, fmt: str, metrics: tuple[str, ...], output: Path | None,
-            reports_root: Path) -> int:  # fmt: skip
+            reports_root: Path, wide: bool) -> int:  # fmt: skip
     """Compare RUN_B against RUN_A (the baseline): each variant against the same variant, paired on case id.
 
     A run is a run folder, SUITE@RUN_ID, SUITE@latest, SUITE@BRANCH (newest run of that git branch), a
@@ -36,7 +37,7 @@ def command(run_a: str, run_b: str, fmt: str, metrics: tuple[str, ...], output: 
 
     dir_a, dir_b = resolve_one(run_a, reports_root), resolve_one(run_b, reports_root)
     result = compare_run_dirs(dir_a, dir_b, metrics or None)
-    text = render_comparison(result, fmt)
+    text = render_comparison(result, fmt, wide)
     if output is not None:
         write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)

@@ -11,6 +11,7 @@ from harness.report.table import Cell, Table
 WIDTH = 120
 _INTERVAL = re.compile(r" \[[^\]]*\]")  # " [62.6, 95.3]", " [$0.0035, $0.0038]"
 _TEST_NAME = re.compile(r" \([^)]*\)$")  # "0.938 (mid-p McNemar)": the test is named under the table
+_RUN_SUFFIX = re.compile(r" \(run [ab]\)$")  # "smollm2 · v1 · T=0 (run a)" in `harness compare`
 _HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p", "tokens in/out": "tokens",
             "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
             "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
@@ -32,6 +33,13 @@ def narrow_table(table: Table) -> Table:
 
     # A metric column that says the same in every row is already in the heading above the table.
     drop = {i for i, h in enumerate(headers) if h == "metric" and len({row[i].text for row in rows}) <= 1}
+    if "baseline" in headers and "candidate" in headers:  # two runs of one variant: name the variant once
+        b, c = headers.index("baseline"), headers.index("candidate")
+        if all(_RUN_SUFFIX.sub("", row[b].text) == _RUN_SUFFIX.sub("", row[c].text) for row in rows):
+            drop.add(b)
+            rows = [[Cell(_RUN_SUFFIX.sub("", x.text), x.tip, x.css) if i == c else x for i, x in enumerate(row)]
+                    for row in rows]  # fmt: skip
+            headers = [*headers[:c], "variant (run b vs run a)", *headers[c + 1:]]
     narrowed = [[Cell(cut(i, c.text), c.tip, c.css) for i, c in enumerate(row) if i not in drop] for row in rows]
     return ([narrow_header(h) for i, h in enumerate(headers) if i not in drop], narrowed)
 

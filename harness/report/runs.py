@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.report.build import load_run, run_seed
 from harness.report.format import amount_with_unit
+from harness.report.headline import grouped, sentence
 from harness.report.table import METRIC_NAMES, comparison_notes, comparisons_table, flip_lines
 from harness.report.text import Writer
 from harness.stats.cases import METRICS, by_variant, label_of
@@ -112,13 +113,16 @@ def _ids(ids: list[str]) -> str:
     return ", ".join(ids[:LISTED]) + (f", … {len(ids) - LISTED} more" if len(ids) > LISTED else "")
 
 
-def render_comparison(result: RunsComparison, fmt: str) -> str:
+def render_comparison(result: RunsComparison, fmt: str, wide: bool = False) -> str:
+    """``wide``: the terminal table with every interval (wider than 120 columns)."""
     if fmt == "json":
         return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt not in ("table", "markdown"):
         raise HarnessError(f"harness compare prints table, markdown or json, not {fmt!r}")
-    w = Writer(markdown=fmt == "markdown")
+    w = Writer(markdown=fmt == "markdown", wide=wide)
     w.heading(f"prompt-harness compare: {result.suite} (run b − run a)", 2)
+    if result.comparisons:
+        w.headline([sentence(group) for group in grouped(result.comparisons)])
     metrics = ", ".join(METRIC_NAMES.get(m, m) for m in result.metrics)
     w.para(f"paired on case id; {metrics}; Holm over the {len(result.comparisons)} comparisons shown; "
            f"margin {amount_with_unit(result.margin, 'pass_rate')}")  # fmt: skip
