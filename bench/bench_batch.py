@@ -9,6 +9,8 @@ the second status poll):
    path into results and cassette. Its run phase over N is the **ingestion cost per trial**; the target is the
    cost of replaying the same trials from that cassette (3.), within 1.5×.
 3. ``--record replay`` of the same suite: the reference.
+4. ``--record record`` without ``--batch`` against the zero-latency server: the same recording work as an
+   ingestion (every answer written to the cassette) plus a network call each; informative.
 
 Memory: the ingesting process's peak RSS must stay within 1.25× of the replay's at the same N (both hold the
 cassette; ingestion must add no copy of the answer file), and grow no faster than the replay's from N/4 to N.
@@ -60,8 +62,11 @@ def _size(work: Path, url: str, n: int, concurrency: int) -> dict[str, Any]:
     expect_all_passed(suite, "batch", n)
     replay = _run(suite, url, "replay", "--record", "replay")
     expect_all_passed(suite, "replay", n)
+    replay_phase = run_phase(suite, "replay")
+    _run(suite, url, "record", "--record", "record", "--cassettes", str(suite.parent / "live-cassettes"))
+    expect_all_passed(suite, "record", n)
     return {"submit": submit, "submit_phase": submit_phase, "ingest": ingest, "ingest_phase": ingest_phase,
-            "replay": replay, "replay_phase": run_phase(suite, "replay")}
+            "replay": replay, "replay_phase": replay_phase, "record_phase": run_phase(suite, "record")}
 
 
 def run(n: int = 10_000, concurrency: int = 32) -> list[Row]:
@@ -80,6 +85,8 @@ def run(n: int = 10_000, concurrency: int = 32) -> list[Row]:
             f"replay {secs(big['replay_phase'])}", f"{ratio:.2f}", f"≤ {TARGET_INGEST_OVER_REPLAY}",
             ratio <= TARGET_INGEST_OVER_REPLAY),
         Row("  per trial", ms(big["ingest_phase"] / n), f"replay {ms(big['replay_phase'] / n)}"),
+        Row(f"  live recording of {n} trials, zero latency (informative)", secs(big["record_phase"]), "",
+            f"{big['ingest_phase'] / big['record_phase']:.2f}"),
         Row(f"peak RSS ingesting {n}", f"{big['ingest'].max_rss_mb:.0f} MB",
             f"replay {big['replay'].max_rss_mb:.0f} MB", f"{rss_ratio:.2f}", f"≤ {TARGET_RSS_OVER_REPLAY}",
             rss_ratio <= TARGET_RSS_OVER_REPLAY),
