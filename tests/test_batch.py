@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_batch_fixtures import batch_options, results, run, state, write_suite
 
+from harness.execute.batch.ingest import check_answers
 from harness.execute.cassette import BATCH_HEADER, Cassette, cassette_path
 from harness.plan import count_trials
 from harness.report.build import build_report
@@ -183,3 +184,32 @@ def test_a_kill_between_create_and_saving_the_id_does_not_submit_twice(server: F
     assert resumed.manifest.status == "complete" and len(results(resumed)) == 4
     assert server.stats()["batches"]["batches_created"] == 1
     assert state(resumed.directory)[0]["note"] == "found after an interrupted submission"
+
+
+def test_a_request_too_large_for_any_batch_is_sent_live(server: FaultServer, tmp_path: Path) -> None:
+    path = write_suite(tmp_path, server.base_url, n_cases=3)
+    outcome = run(path, tmp_path, "huge", batch=batch_options(max_bytes=60))
+    assert outcome.manifest.status == "complete" and len(results(outcome)) == 3
+    assert server.stats()["batches"]["batches_created"] == 0
+    assert server.stats()["by_path"]["/v1/chat/completions"] == 3
+    assert any("larger than --batch-max-bytes were sent live" in note for note in outcome.notes)
+
+
+def test_answer_file_problems_name_their_lines(tmp_path: Path) -> None:
+    good = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}}
+    lines = [
+        json.dumps(good),
+        json.dumps({**good, "custom_id": "zzz"}),                          # 2: not a trial
+        "[" * 100_000 + "]" * 100_000,                                    # 3: nested past the parser's depth
+        json.dumps(["not", "an", "object"]),                              # 4
+        json.dumps({"custom_id": "b", "response": {"status_code": 200}}),  # 5: no body
+        "",                                                               # blank lines are skipped
+        json.dumps(good),                                                 # 7: answered twice
+        json.dumps({"custom_id": "b", "response": None, "error": None}),   # 8: neither
+    ]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = check_answers(path, {"a", "b"})
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{path}:{n}" for n in (2, 3, 4, 5, 7, 8)]
+    assert "not a trial of this run" in problems[0] and "RecursionError" in problems[1]
+    assert "answered twice" in problems[4]

@@ -55,8 +55,8 @@ def parse_answer(raw: bytes, where: str) -> Answer:
     """Parse one answer line (OpenAI's batch output format, as vLLM's ``run-batch`` writes it too)."""
     try:
         item = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AnswerFileError(f"{where}: not JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise AnswerFileError(f"{where}: not JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(item, dict):
         raise AnswerFileError(f"{where}: expected a JSON object, got {type(item).__name__}")
     custom_id = item.get("custom_id")

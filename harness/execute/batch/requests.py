@@ -78,7 +78,7 @@ class Spool:
         self._size = 0
 
     def add(self, line: bytes) -> None:
-        if len(line) > self.limits.max_bytes:
+        if len(line) > self.limits.max_bytes:  # callers send such a request some other way
             raise ValueError(f"one request is {len(line)} bytes, over the batch limit of {self.limits.max_bytes}")
         if self._fh is not None and (self._count >= self.limits.max_requests
                                      or self._size + len(line) > self.limits.max_bytes):

@@ -83,6 +83,7 @@ class BatchRunner:
         self.notes: list[str] = []
         self.pending = 0  # batches still running at the provider when the runner returns
         self.deferred = 0
+        self.too_large = 0  # requests bigger than a whole batch may be, sent live instead
         self._spools: dict[str, Spool] = {}
         self._estimate: float | None = None
         self._clients: dict[str, openai.AsyncOpenAI] = {}
@@ -140,6 +141,9 @@ class BatchRunner:
                 if failure.error.kind != "replay_miss":
                     raise
         line = request_line(trial.id, endpoint_url(model, request), request)
+        if len(line) > self.options.limits.max_bytes:
+            self.too_large += 1  # no batch can take it: it is sent live, as without --batch
+            return await call(self.pool.client(model.id), request, model.timeout)
         spool = self._spools.get(model.id)
         if spool is None:
             prefix = slugify(model.id)
@@ -236,6 +240,8 @@ class BatchRunner:
         self.state.save()
         if self.deferred:
             self.notes.append(f"{self.deferred} trial(s) sent by batch")
+        if self.too_large:
+            self.notes.append(f"{self.too_large} request(s) larger than --batch-max-bytes were sent live")
         return fresh
 
     async def ingest(self, chunk: Chunk, finish: FinishFn, answers: list[Path] | None = None) -> None:

@@ -72,21 +72,24 @@ class BatchState:
 
     directory: Path
     chunks: list[Chunk] = field(default_factory=list)
+    persist: bool = True  # False: a look from outside the run (``harness batches``), never written back
 
     @classmethod
-    def load(cls, directory: Path) -> BatchState:
+    def load(cls, directory: Path, persist: bool = True) -> BatchState:
         path = directory / STATE_FILE
         if not path.exists():
-            return cls(directory)
+            return cls(directory, persist=persist)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             chunks = [Chunk(**item) for item in data["chunks"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"{path}: unreadable batch state ({exc}); it records submitted batches, so it "
                                "is not overwritten: fix or move it, then resume") from None
-        return cls(directory, chunks)
+        return cls(directory, chunks, persist)
 
     def save(self) -> None:
+        if not self.persist:
+            return
         data: dict[str, Any] = {"version": 1, "chunks": [asdict(c) for c in self.chunks]}
         write_atomic(self.directory / STATE_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -13,7 +13,8 @@ from harness.suite.model import Suite
 
 
 async def _update(suite: Suite, directory: Path, cancel: bool) -> list[dict[str, object]]:
-    state = BatchState.load(directory)
+    # Read-only: a run may be polling these very batches and owns batches.json; it sees a cancel at its next poll.
+    state = BatchState.load(directory, persist=False)
     models = suite.judges  # every model of the suite, graded or judge
     clients = {}
     try:

@@ -20,10 +20,12 @@ prints its base URL on stdout once it accepts connections; ``spawn_server`` wrap
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``POST /v1/moderations`` (see
 ``features`` for tool round trips, legacy function calls and images), ``GET /v1/models``, ``GET /health``,
-``GET /_stats`` (counters as JSON) and ``POST /_reset`` (clears counters and attempt numbers).
+``GET /_stats`` (counters as JSON) and ``POST /_reset`` (clears counters and attempt numbers); and the Files and
+Batches endpoints the SDK's batch calls use, with a simulated batch engine (``batches``, ``BatchFaults``).
 
 Modules: ``config`` (FaultConfig, Fault, command-line flags both ways), ``http1`` (the HTTP/1.1 layer),
-``replies`` (OpenAI-shaped replies and fault choice), ``server`` (state, routing, FaultServer),
+``replies`` (OpenAI-shaped replies and fault choice), ``batches`` and ``batch_faults`` (Files and Batches
+endpoints), ``server`` (state, routing, FaultServer),
 ``process`` (process mode: main, spawn_server, remote_stats, remote_reset).
 """
 
