@@ -143,3 +143,19 @@ def test_ttft_p95_gates_and_writes_junit(project: Path) -> None:
     assert done.returncode in (0, 1), done.stderr
     junit = (project / "j.xml").read_text()
     assert 'name="metric" value="ttft_p95"' in junit and "time to first token" in done.stdout
+
+
+def test_resume_keeps_a_request_only_with_its_choice_zero(tmp_path: Path) -> None:
+    from harness.store import ResultsWriter, prepare_resume, read_results
+
+    path = tmp_path / "results.jsonl"
+    whole = [_sample("a", 0, i, "x", True) for i in range(3)]
+    whole = [TrialResult(**{**vars(r), "trial_id": "t1" if r.choice == 0 else f"t1~{r.choice}"}) for r in whole]
+    cut = [TrialResult(**{**vars(r), "trial_id": f"t2~{r.choice}"}) for r in whole if r.choice]
+    with ResultsWriter(path) as writer:
+        writer.write_request(whole)
+        writer.write_request(cut)  # a kill after choices 2 and 1 of t2, before its choice 0
+    assert [r.trial_id for r in read_results(path)][:3] == ["t1~2", "t1~1", "t1"]  # choice 0 last
+    done = prepare_resume(path, {"t1", "t2"})
+    assert done & {"t1", "t2"} == {"t1"}
+    assert sorted(r.trial_id for r in read_results(path)) == ["t1", "t1~1", "t1~2"]  # t2 is redone whole
