@@ -120,7 +120,9 @@ def summary_table(report: RunReport) -> Table:
             *(score if report.has_scores else []),
             _errors(s),
             _tokens(s),
-            Cell(money_interval(s.cost_per_case), disclosure(s.cost_per_case)) if s.cost_per_case else Cell("–"),
+            Cell(money_interval(s.cost_per_case), disclosure(s.cost_per_case)) if s.cost_per_case else
+            Cell("?", "cost unknown: the model has no price (see the warning at validate or run), or its calls "
+                      "reported no token usage"),
             Cell(duration(s.latency_p50_s), disclosure(s.latency_p50_s)),
             Cell(duration(s.latency_p95_s), disclosure(s.latency_p95_s)),
             *(_streaming_cells(s) if streamed else []),
