@@ -27,10 +27,10 @@ from common import (
     write_suite,
 )
 
-TARGET_MS = 1.0
+TARGET_MS = 0.3
 
 
-def run(n: int = 2000, concurrency: int = 32, repeat: int = 3) -> list[Row]:
+def run(n: int = 1000, concurrency: int = 32, repeat: int = 3) -> list[Row]:
     small = max(1, n // 10)
     cpu: dict[tuple[str, int], list[float]] = {}
     with workdir() as work, server(0.0) as url:
@@ -45,8 +45,9 @@ def run(n: int = 2000, concurrency: int = 32, repeat: int = 3) -> list[Row]:
     marginal = {who: (best[who, n] - best[who, small]) / (n - small) for who in ("harness", "sdk")}
     fixed = {who: best[who, small] - marginal[who] * small for who in ("harness", "sdk")}
     return [
-        Row(f"CPU per trial, whole process ({n} trials)", ms(per_h), f"SDK {ms(per_s)}",
-            delta_ms(per_h - per_s), f"≤ SDK + {TARGET_MS:g} ms", per_h - per_s <= TARGET_MS / 1000),
+        Row(f"CPU per trial at 0 ms, whole process ({n} trials)", ms(per_h), f"SDK {ms(per_s)}",
+            f"SDK {delta_ms(per_h - per_s)} ({per_h / per_s:.2f}×)", f"≤ SDK + {TARGET_MS:g} ms",
+            per_h - per_s <= TARGET_MS / 1000),
         Row("CPU per trial, marginal", ms(marginal["harness"]), f"SDK {ms(marginal['sdk'])}",
             delta_ms(marginal["harness"] - marginal["sdk"])),
         Row("CPU fixed per run (start-up, summary)", secs(fixed["harness"]), f"SDK {secs(fixed['sdk'])}"),
@@ -56,7 +57,7 @@ def run(n: int = 2000, concurrency: int = 32, repeat: int = 3) -> list[Row]:
 
 def sizes(mode: str) -> dict[str, Any]:
     return {
-        "full": {"n": 2000, "concurrency": 32, "repeat": 3},
+        "full": {"n": 1000, "concurrency": 32, "repeat": 3},
         "quick": {"n": 1000, "concurrency": 32, "repeat": 1},
         "check": {"n": 20, "concurrency": 4, "repeat": 1},
     }[mode]
@@ -64,7 +65,7 @@ def sizes(mode: str) -> dict[str, Any]:
 
 def main(mode: str) -> list[Row]:
     rows = run(**sizes(mode))
-    print_table("overhead at zero latency (issue 7.2)", rows)
+    print_table("overhead at zero latency", rows)
     return rows
 
 

@@ -54,6 +54,10 @@ def measure(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path
     ``watch``, if given, is called with the child's pid about every 0.2 s while it runs.
     """
     full_env = {**os.environ, **(env or {})}
+    # Measured as an installed package runs: its bytecode cached after the first run (pip compiles the SDK's
+    # at install). Without this, an environment that disables bytecode writing recompiles every harness
+    # module in every measured process, a fixed cost no user pays.
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full_env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -89,17 +93,27 @@ def server(latency_ms: float = 0.0) -> Iterator[str]:
         proc.wait()
 
 
-def write_suite(directory: Path, n: int, *, concurrency: int = 32, graders: Sequence[str] = ("exact",)) -> Path:
+def write_suite(directory: Path, n: int, *, concurrency: int = 32, graders: Sequence[str] = ("exact",),
+                inline: bool = False) -> Path:
     """A suite of ``n`` cases, one prompt, one model at ``$BENCH_URL``; returns the suite file.
 
+    The cases are a JSONL file beside the suite, or with ``inline`` a YAML list inside the suite file itself
+    (the slower format to load: every case is YAML, with line numbers kept for error messages).
     The fault server echoes the user message, so every case's expected answer is its own text and every
     grader passes: a run that gets its answers crossed shows up as failures in the summary.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "cases.jsonl").open("w", encoding="utf-8") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"case-{i}", "text": f"hello number {i}", "expected": f"hello number {i}"}))
-            fh.write("\n")
+    if inline:
+        cases = "cases:\n" + "".join(
+            f"  - id: case-{i}\n    vars:\n      text: hello number {i}\n      expected: hello number {i}\n"
+            for i in range(n)
+        )
+    else:
+        with (directory / "cases.jsonl").open("w", encoding="utf-8") as fh:
+            for i in range(n):
+                fh.write(json.dumps({"id": f"case-{i}", "text": f"hello number {i}", "expected": f"hello number {i}"}))
+                fh.write("\n")
+        cases = "cases:\n  - file: cases.jsonl\n"
     blocks = {
         "exact": '  - type: exact\n    value: "{{ expected }}"\n',
         "regex": "  - type: regex\n    pattern: '^hello number \\d+$'\n",
@@ -117,9 +131,8 @@ def write_suite(directory: Path, n: int, *, concurrency: int = 32, graders: Sequ
         "  v1:\n"
         "    - role: user\n"
         '      content: "{{ text }}"\n'
-        "cases:\n"
-        "  - file: cases.jsonl\n"
-        "graders:\n" + "".join(blocks[g] for g in graders)
+        + cases
+        + "graders:\n" + "".join(blocks[g] for g in graders)
     )
     path = directory / "suite.yaml"
     path.write_text(text, encoding="utf-8")

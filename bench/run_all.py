@@ -1,9 +1,12 @@
 """Every benchmark in one command; prints one table per benchmark and a PASS/MISS tally.
 
-    python bench/run_all.py              # full sizes (about 10 minutes on 2 cores)
-    python bench/run_all.py --quick      # smaller N, one run each (about 2 minutes)
+    python bench/run_all.py              # full sizes (about 12 minutes on 2 cores)
+    python bench/run_all.py --quick      # smaller N, one run each (about 3 minutes)
     python bench/run_all.py --check-only # tiny N: proves the scripts run; the timings mean nothing
     python bench/run_all.py --only replay,startup
+
+After the benchmarks' own tables comes one table of every judged target: what was measured, its ratio to
+the floor measured in the same run (the bare ``openai`` SDK), the target and PASS/MISS.
 
 Each benchmark is also runnable alone (``python bench/bench_replay.py [--quick]``). Exit code 0 unless a
 benchmark crashed, or ``--strict`` and some target was missed: these are measurements, not tests.
@@ -22,7 +25,7 @@ import bench_memory
 import bench_overhead
 import bench_replay
 import bench_startup
-from common import Row, add_mode_flags, machine, mode_of
+from common import Row, add_mode_flags, machine, mode_of, print_table
 
 BENCHMARKS = {
     "startup": bench_startup.main,
@@ -59,6 +62,7 @@ def main() -> int:
             traceback.print_exc()
     judged = [r for r in rows if r.ok is not None]
     missed = [r for r in judged if not r.ok]
+    print_table(f"targets ({machine()})", judged)
     print(f"\n{len(judged) - len(missed)} PASS, {len(missed)} MISS, {len(crashed)} crashed "
           f"in {time.perf_counter() - started:.0f} s")
     for row in missed:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from harness.stats.cases import (
     METRICS,
@@ -211,6 +210,8 @@ def _quality_fields(
         se, n_groups = grouped_se(d, labels)
         if n_groups >= 2 and se > 0:
             t_stat = (float(d.mean()) + tolerance) / se
+            from scipy import stats
+
             out["p_value"] = float(stats.t.cdf(t_stat, n_groups - 1))
             out["p_better"] = float(stats.t.sf(float(d.mean()) / se, n_groups - 1))
             out["p_method"] = GROUPED_ONE_SIDED_T

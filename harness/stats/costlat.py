@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
+from harness.stats import dist
 from harness.stats.intervals import Interval, undefined_interval
 from harness.stats.paired import align_cases, paired_diff_ci
 from harness.stats.seeding import derive_seed
@@ -96,6 +96,8 @@ def ratio_ci(
     estimate = float(num.sum()) / total if total != 0 else None
     if n < 2 or estimate is None:
         return undefined_interval(estimate, level, n, 1, "too few cases or a zero denominator")
+    from scipy import stats
+
     result = stats.bootstrap(
         (num, den),
         lambda a, b, axis: a.sum(axis=axis) / b.sum(axis=axis),
@@ -133,9 +135,9 @@ def quantile_ci(values: ArrayLike, q: float, level: float = 0.95) -> Interval:
     if n == 0:
         return undefined_interval(None, level, 0, 1, "no values")
     estimate = float(np.quantile(x, q))
-    ci = stats.quantile_test(x, q=estimate, p=q).confidence_interval(level)
-    low = float(ci.low) if math.isfinite(ci.low) else None
-    high = float(ci.high) if math.isfinite(ci.high) else None
+    ci_low, ci_high = dist.order_statistic_ci(np.sort(x), q, level)
+    low = ci_low if math.isfinite(ci_low) else None
+    high = ci_high if math.isfinite(ci_high) else None
     missing = []
     if low is None:
         missing.append(f"no lower bound: need ≥ {calls_needed_for_lower_bound(q, level)} calls")
@@ -307,6 +309,8 @@ def paired_quantile_test(
     x_base = np.asarray(base, dtype=float)
     if x_new.size < 2:
         return 1.0
+    from scipy import stats
+
     result = stats.permutation_test(
         (x_new, x_base),
         lambda a, b, axis: np.quantile(a, q, axis=axis) - np.quantile(b, q, axis=axis),

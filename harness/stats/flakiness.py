@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from harness.stats.intervals import Interval, json_float, pass_rate_ci
 
@@ -88,6 +87,8 @@ def variance_components(
     means = np.array([scores.mean() for _, scores in items])
     # ddof=0 gives p(1-p) for 0/1 scores; identical repeats are exactly 0, not rounding noise.
     spreads = np.array([scores.var() if np.ptp(scores) > 0 else 0.0 for _, scores in items])
+    from scipy import stats  # only runs with repeats get here
+
     k_harmonic = float(stats.hmean(ks))
 
     within_df = int(np.sum(ks - 1))

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+
+from harness.stats import dist
 
 WILSON = "Wilson"
 CLOPPER_PEARSON = "Clopper-Pearson"
@@ -70,7 +71,7 @@ class Interval:
 
 
 def z_quantile(level: float) -> float:
-    return float(stats.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    return dist.norm_ppf(1.0 - (1.0 - level) / 2.0)
 
 
 def undefined_interval(estimate: float | None, level: float, n: int, k: int = 1, note: str = "") -> Interval:
@@ -124,7 +125,7 @@ def eff_n_wilson_bounds(
     if n_max is not None:
         n_eff = np.minimum(n_eff, np.maximum(np.asarray(n_max, dtype=float), float(n)))
     # The variance is estimated from n units, so widen as a t quantile would.
-    n_eff = n_eff * (z_quantile(level) / float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, n - 1))) ** 2
+    n_eff = n_eff * (z_quantile(level) / dist.t_ppf(1.0 - (1.0 - level) / 2.0, n - 1)) ** 2
     finite = np.isfinite(n_eff)
     low, high = wilson_bounds(m, np.where(finite, n_eff, 1.0), level)
     if not np.all(finite):
@@ -141,10 +142,8 @@ def pass_rate_ci(x: int, n: int, level: float = 0.95, guarantee: bool = False, k
     if n == 0:
         return undefined_interval(None, level, 0, k, "no cases")
     exact = guarantee or min(x, n - x) < 5
-    ci = stats.binomtest(int(x), int(n)).proportion_ci(
-        confidence_level=level, method="exact" if exact else "wilson"
-    )
-    return Interval(x / n, float(ci.low), float(ci.high), CLOPPER_PEARSON if exact else WILSON, level, n, k)
+    low, high = dist.binom_proportion_ci(int(x), int(n), level, "exact" if exact else "wilson")
+    return Interval(x / n, low, high, CLOPPER_PEARSON if exact else WILSON, level, n, k)
 
 
 def proportion_upper_bound(f: int, n: int, level: float = 0.95) -> float:
@@ -153,7 +152,7 @@ def proportion_upper_bound(f: int, n: int, level: float = 0.95) -> float:
         raise ValueError(f"need 0 <= f <= n and n > 0, got f={f}, n={n}")
     if f == n:
         return 1.0
-    return float(stats.beta.ppf(level, f + 1, n - f))
+    return dist.beta_ppf(level, f + 1, n - f)
 
 
 def bounded_degenerate_ci(
@@ -249,7 +248,7 @@ def grouped_mean_ci(
             return undefined_interval(mean, level, n, k, "all group deviations zero: no bound")
         low, high = degenerate_bounds(mean, n_groups, level, bounds[0], bounds[1])
         return Interval(mean, float(low), float(high), BOUNDED_FALLBACK, level, n, k, None, note)
-    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, n_groups - 1)) * se
+    half = dist.t_ppf(1.0 - (1.0 - level) / 2.0, n_groups - 1) * se
     low, high = mean - half, mean + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])

@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from harness.stats.intervals import Interval, undefined_interval
 
@@ -110,6 +109,8 @@ def kappa_interval(case_tables: ArrayLike, weights: ArrayLike | None = None, lev
 
 def _bca(estimate: float, boots: NDArray[np.float64], flat: NDArray[np.float64], total: NDArray[np.float64],
          w: NDArray[np.float64], k: int, level: float) -> tuple[float, float]:
+    from scipy import stats  # imported where a calibration needs it, not by every report
+
     share_below = (np.sum(boots < estimate) + 0.5 * np.sum(boots == estimate)) / boots.size
     bias = float(stats.norm.ppf(np.clip(share_below, 1.0 / boots.size, 1.0 - 1.0 / boots.size)))
     jack = _kappas((total[None, :] - flat).reshape(-1, k, k), w)  # leave one case out

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from harness.report.format import p_value as shown_p
+from harness.stats import dist
 from harness.stats.intervals import (
     BOUNDED_FALLBACK,
     Interval,
@@ -68,7 +68,7 @@ def paired_diff_bounds(
     n = d.shape[1]
     mean = d.mean(axis=1)
     sd = d.std(axis=1, ddof=1)
-    half = stats.t.ppf(1.0 - (1.0 - level) / 2.0, n - 1) * sd / math.sqrt(n)
+    half = dist.t_ppf(1.0 - (1.0 - level) / 2.0, n - 1) * sd / math.sqrt(n)
     low, high = mean - half, mean + half
     constant = np.ptp(d, axis=1) == 0.0
     if np.any(constant):
@@ -102,6 +102,8 @@ def paired_diff_ci(
             return undefined_interval(delta, level, n, k, "all differences equal: no bound for this metric")
         low, high = degenerate_bounds(delta, n, level, bounds[0], bounds[1])
         return Interval(delta, float(low), float(high), BOUNDED_FALLBACK, level, n, k)
+    from scipy import stats
+
     ci = stats.ttest_rel(x_new, x_base).confidence_interval(level)
     low, high = float(ci.low), float(ci.high)
     note = None
@@ -114,6 +116,8 @@ def paired_diff_ci(
 
 def mcnemar_midp(regressions: ArrayLike, fixes: ArrayLike, alternative: str = "greater") -> NDArray | float:
     """Mid-p McNemar p-value; ``greater`` tests "new worse" (more pass->fail than fail->pass). Vectorised."""
+    from scipy import stats
+
     n01 = np.asarray(regressions)
     m = n01 + np.asarray(fixes)
     if alternative == "greater":
@@ -131,6 +135,8 @@ def mcnemar_exact(regressions: int, fixes: int, alternative: str = "greater") ->
     m = regressions + fixes
     if m == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.binomtest(regressions, m, 0.5, alternative=alternative).pvalue)
 
 
@@ -168,6 +174,8 @@ def sign_flip_test(
         SIGN_FLIP_EXACT_MAX_CASES, int(math.log2(max(n_resamples, 1))))
     if d.size <= exact_limit:
         return float(np.count_nonzero(_sign_flip_sums(d) <= observed + slack)) / 2.0**d.size
+    from scipy import stats
+
     result = stats.permutation_test(
         (d,),
         lambda x, axis: np.sum(x, axis=axis),
@@ -214,6 +222,8 @@ def one_sided_p(
     # The t statistic is undefined with no spread; the sign-flip test handles that exactly.
     if n < SIGN_FLIP_MIN_CASES or np.all(d == d[0]):
         return sign_flip_test(d, tolerance, seed, alternative=alternative), SIGN_FLIP
+    from scipy import stats
+
     return float(stats.ttest_1samp(d + tolerance, 0.0, alternative=alternative).pvalue), ONE_SAMPLE_T
 
 
@@ -337,6 +347,8 @@ def paired_comparison(
     sd_diff = (float(d.std(ddof=1)) if np.ptp(d) > 0 else 0.0) if n >= 2 else None
     correlation = variance_reduction = None
     if n >= 3 and np.ptp(aligned.new) > 0 and np.ptp(aligned.base) > 0:
+        from scipy import stats
+
         correlation = float(stats.pearsonr(aligned.new, aligned.base).statistic)
     if n >= 2:
         total = float(aligned.new.var(ddof=1) + aligned.base.var(ddof=1))

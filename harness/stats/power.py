@@ -6,9 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import optimize, stats
-
 from harness.report.format import amount_with_unit, decimal, p_value, points, target_points
+from harness.stats import dist
 from harness.stats.intervals import json_float
 
 WARN_ALPHA = 0.05
@@ -22,6 +21,8 @@ def power_paired(
     """Probability that the paired t test on n cases detects a true drop ``delta`` (exact, noncentral t)."""
     if n < 2:
         return 0.0
+    from scipy import stats  # the noncentral t: only comparisons size their suites
+
     df = n - 1
     nc = delta * math.sqrt(n) / sd_d
     if two_sided:
@@ -32,7 +33,7 @@ def power_paired(
 
 def mde_normal(sd_d: float, n: int, alpha: float = WARN_ALPHA, power: float = DEFAULT_POWER) -> float:
     """Normal-approximation minimum detectable drop: (z_{1-alpha} + z_{power}) * sd_d / sqrt(n)."""
-    return float((stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(power)) * sd_d / math.sqrt(n))
+    return float((dist.norm_ppf(1.0 - alpha) + dist.norm_ppf(power)) * sd_d / math.sqrt(n))
 
 
 def mde(sd_d: float, n: int, alpha: float = WARN_ALPHA, power: float = DEFAULT_POWER) -> float | None:
@@ -46,13 +47,13 @@ def mde(sd_d: float, n: int, alpha: float = WARN_ALPHA, power: float = DEFAULT_P
     upper = 2.0 * approx
     while power_paired(upper, sd_d, n, alpha) < power:
         upper *= 2.0
-    return float(optimize.brentq(lambda d: power_paired(d, sd_d, n, alpha) - power, 0.5 * approx, upper))
+    return dist.brentq(lambda d: power_paired(d, sd_d, n, alpha) - power, 0.5 * approx, upper)
 
 
 def required_cases_normal(
     delta: float, sd_d: float, alpha: float = WARN_ALPHA, power: float = DEFAULT_POWER
 ) -> int:
-    z_sum = float(stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(power))
+    z_sum = dist.norm_ppf(1.0 - alpha) + dist.norm_ppf(power)
     return max(2, math.ceil((z_sum * sd_d / delta) ** 2))
 
 
