@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_batch_fixtures import batch_options, results, run, state, write_suite
 
+from harness.errors import HarnessError
 from harness.execute.batch.ingest import check_answers
 from harness.execute.cassette import BATCH_HEADER, Cassette, cassette_path
 from harness.plan import count_trials
@@ -213,3 +214,19 @@ def test_answer_file_problems_name_their_lines(tmp_path: Path) -> None:
     assert [p.split(": ", 1)[0] for p in problems] == [f"{path}:{n}" for n in (2, 3, 4, 5, 7, 8)]
     assert "not a trial of this run" in problems[0] and "RecursionError" in problems[1]
     assert "answered twice" in problems[4]
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ("    batch: yes please\n", "models[0].batch"),
+    ("    price: {input: 1.0, output: 2.0, batch: {input: -1, output: 1}}\n", "models[0].price.batch.input"),
+    ("    price: {input: 1.0, output: 2.0, batch: {input: 0.5, speed: 2}}\n", "models[0].price.batch"),
+])
+def test_validate_names_a_bad_batch_setting(tmp_path: Path, line: str, field: str) -> None:
+    path = write_suite(tmp_path, "http://127.0.0.1:9/v1", n_cases=1)
+    text = path.read_text(encoding="utf-8").replace("    max_concurrency: 3\n", "    max_concurrency: 3\n" + line)
+    if "price:" in line:
+        text = text.replace("    price: {input: 2.0, output: 4.0}\n", "")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HarnessError) as caught:
+        load_suite(path)
+    assert field in str(caught.value) and "suite.yaml:" in str(caught.value)
