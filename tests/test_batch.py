@@ -230,3 +230,14 @@ def test_validate_names_a_bad_batch_setting(tmp_path: Path, line: str, field: st
     with pytest.raises(HarnessError) as caught:
         load_suite(path)
     assert field in str(caught.value) and "suite.yaml:" in str(caught.value)
+
+
+def test_a_tampered_batch_state_cannot_point_outside_the_run(server: FaultServer, tmp_path: Path) -> None:
+    path = write_suite(tmp_path, server.base_url, n_cases=2)
+    first = run(path, tmp_path, "tampered", batch=batch_options(wait=0))
+    data = json.loads((first.directory / "batches.json").read_text())
+    data["chunks"][0]["chunk_id"] = "../../../escape"
+    (first.directory / "batches.json").write_text(json.dumps(data))
+    with pytest.raises(HarnessError, match="not a plain file name"):
+        run(path, tmp_path, "tampered", resume=True, batch=batch_options())
+    assert not (tmp_path / "escape.output.jsonl").exists()

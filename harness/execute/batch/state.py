@@ -16,6 +16,7 @@ the action that depends on it, so a process killed at any point leaves a state a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from harness.errors import HarnessError
 from harness.store import write_atomic
 
 STATE_FILE = "batches.json"
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 FOLDER = "batches"
 PHASES = ("spooled", "submitting", "submitted", "ended", "ingested")
 FINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -82,6 +84,10 @@ class BatchState:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             chunks = [Chunk(**item) for item in data["chunks"]]
+            for chunk in chunks:
+                # Chunk ids name files in the run folder: an edited state must not point anywhere else.
+                if not _SAFE_ID.fullmatch(chunk.chunk_id) or ".." in chunk.chunk_id:
+                    raise ValueError(f"chunk id {chunk.chunk_id!r} is not a plain file name")
         except (ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"{path}: unreadable batch state ({exc}); it records submitted batches, so it "
                                "is not overwritten: fix or move it, then resume") from None
