@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx2
 
@@ -78,6 +78,42 @@ def parse_answer(raw: bytes, where: str) -> Answer:
     content = body.encode("utf-8") if isinstance(body, str) else \
         json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Answer(custom_id, status, content)
+
+
+class AnswerIndex:
+    """Where each custom id's answer is in a set of answer files (file, byte offset, line), built by streaming
+    them once: a few dozen bytes per answer in memory instead of the answers, so trials can be taken in plan
+    order (never all held) and each answer read back when its trial's turn comes. Repeated ids keep the first."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = [path for path in files if path.exists()]
+        self.where: dict[str, tuple[int, int, int]] = {}
+        self.repeated = 0
+        self._handles: dict[int, IO[bytes]] = {}
+        for index, path in enumerate(self.files):
+            offset = 0
+            with path.open("rb") as fh:
+                for number, raw in enumerate(fh, start=1):
+                    if raw.strip():
+                        custom_id = parse_answer(raw, f"{path}:{number}").custom_id
+                        if custom_id in self.where:
+                            self.repeated += 1
+                        else:
+                            self.where[custom_id] = (index, offset, number)
+                    offset += len(raw)
+
+    def read(self, custom_id: str) -> Answer:
+        index, offset, number = self.where[custom_id]
+        handle = self._handles.get(index)
+        if handle is None:
+            handle = self._handles[index] = self.files[index].open("rb")
+        handle.seek(offset)
+        return parse_answer(handle.readline(), f"{self.files[index]}:{number}")
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
 
 
 def read_answers(path: Path) -> Iterator[Answer]:

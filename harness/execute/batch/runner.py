@@ -19,7 +19,7 @@ from pathlib import Path
 import openai
 
 from harness.execute.batch.external import check_import, write_export
-from harness.execute.batch.ingest import CURRENT_ANSWER, Answer, BatchAnswerTransport, read_answers
+from harness.execute.batch.ingest import CURRENT_ANSWER, Answer, AnswerIndex, BatchAnswerTransport
 from harness.execute.batch.judges import batched_judges, judge_phase
 from harness.execute.batch.poll import BatchProgress, PollSettings, progress_note, refresh, wait_for
 from harness.execute.batch.requests import BatchLimits, Spool, custom_ids, endpoint_url, request_line
@@ -267,31 +267,28 @@ class BatchRunner:
                            probe: bool = False) -> tuple[dict[str, int], int]:
         """Run a chunk's answers through ``finish`` (the live path's grading and storing, or a judge probe)."""
         ids = set(custom_ids(chunk.file(self.directory, "requests")))
-        trials = {t.id: t for t in iter_trials(self.suite, models=[chunk.model]) if t.id in ids}
         model = self.suite.model(chunk.model)
         client = self._client(model, "answers")
+        index = AnswerIndex(answers or [chunk.file(self.directory, k) for k in ("output", "errors")])
         waiting: dict[str, Answer] = {}
         counts = {"stored": 0, "not run": 0, "unknown": 0}
+        if answers is None:  # a shared import file answers other chunks too
+            counts["unknown"] = index.repeated + sum(1 for custom_id in index.where if custom_id not in ids)
 
         def produce() -> Iterator[Trial]:
-            files = answers or [chunk.file(self.directory, k) for k in ("output", "errors")]
-            for path in files:
-                if not path.exists():
+            # In plan order, so only the trials being graded are held; each answer is read when needed.
+            for trial in iter_trials(self.suite, models=[chunk.model]):
+                if trial.id not in ids or trial.id not in index.where or trial.id in self.done:
                     continue
-                for answer in read_answers(path):
-                    trial = trials.pop(answer.custom_id, None)
-                    if trial is None:
-                        counts["unknown"] += answers is None  # a shared import file answers other chunks too
-                    elif trial.id in self.done:
-                        continue
-                    elif not answer.ran:
-                        counts["not run"] += 1
-                    else:
-                        waiting[trial.id] = answer
-                        counts["stored"] += 1
-                        if not probe:
-                            self.stored.add(trial.id)
-                        yield trial
+                answer = index.read(trial.id)
+                if not answer.ran:
+                    counts["not run"] += 1
+                    continue
+                waiting[trial.id] = answer
+                counts["stored"] += 1
+                if not probe:
+                    self.stored.add(trial.id)
+                yield trial
 
         async def answer_call(trial: Trial, request: Request) -> Completion:
             token = CURRENT_ANSWER.set(waiting.pop(trial.id))
@@ -305,8 +302,12 @@ class BatchRunner:
             call=answer_call, finish=finish, retry=RetrySettings(max_attempts=1, outage_after=1 << 30),
             concurrency={model.id: max(model.max_concurrency, 1)},
         )
-        await scheduler.run(produce())
-        return counts, len([t for t in trials.values() if t.id not in self.done])
+        try:
+            await scheduler.run(produce())
+        finally:
+            index.close()
+        left = sum(1 for trial_id in ids if trial_id not in index.where and trial_id not in self.done)
+        return counts, left
 
     async def submit_and_wait(self, chunks: list[Chunk]) -> None:
         """Submit the chunks not yet submitted, then wait for those running (as the run's options say)."""
