@@ -4,16 +4,15 @@ Templates run in Jinja2's ``SandboxedEnvironment`` with ``StrictUndefined``: a m
 never an empty string, and a template cannot reach Python internals. Templates are also checked statically
 at load time, so ``harness validate`` refuses a sandbox escape before anything runs.
 
-Rendering is bounded too: ``**`` and ``*`` refuse results past a size (``7**(10**8)`` would hold the event
-loop for minutes, ``'x'*10**8`` allocate 100 MB), the rendered text has a size cap, and runaway macro
-recursion is caught. Templates cannot load other templates (no ``include``/``import``/``extends``).
+Rendering is bounded too (``harness.template_limits``): operations that grow values refuse results past a
+size (``7**(10**8)`` would hold the event loop for minutes, ``'x'*10**8`` allocate 100 MB), the rendered text
+has a size cap, and runaway macro recursion is caught. Templates cannot load other templates (no
+``include``/``import``/``extends``).
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +29,16 @@ from jinja2.sandbox import (
 )
 
 from harness.errors import Location, SuiteError, TemplateError
+from harness.template_limits import (
+    BOUNDED_FILTERS,
+    MAX_OUTPUT,
+    OPERATORS,
+    BoundedCodeGenerator,
+    TemplateLimit,
+    bounded_join,
+    check_binop,
+    check_str_call,
+)
 
 # Globals that have been used to climb out of sandboxes (via their __init__.__globals__) and that no
 # prompt needs; range, dict and namespace stay.
@@ -43,12 +52,6 @@ _INTERNAL_ATTRIBUTES = frozenset().union(
 )
 
 
-# Limits on what one template may build. Far above any real prompt (a 1M-token context is ~4 MB of text),
-# far below what would stall a run.
-MAX_INT_BITS = 10_000  # an integer result of ** or * (~3,000 digits)
-MAX_REPEAT = 1_000_000  # characters or items built by repeating a string or list with *
-MAX_OUTPUT = 16 * 1024 * 1024  # characters of rendered text
-
 # Filters that read an attribute named by a string argument: (positional index of that argument, or None).
 _ATTRIBUTE_FILTERS: dict[str, int | None] = {
     "map": None, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2, "unique": 1,
@@ -59,34 +62,33 @@ _LOADING_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImp
                  nodes.Extends: "extends"}
 
 
-class TemplateLimit(SecurityError):
-    """A template tried to build a value past the rendering limits."""
-
-
-def _bounded(op: str, left: Any, right: Any) -> None:
-    """Refuse ``left op right`` before computing it when the result would be too large."""
-    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
-    if op == "**" and ints and right > 0 and abs(left) > 1:
-        if right * math.log2(abs(left)) > MAX_INT_BITS:
-            raise TemplateLimit(f"{left} ** {right} is too large (limit {MAX_INT_BITS:,} bits)")
-    elif op == "*" and ints:
-        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise TemplateLimit(f"a product of {MAX_INT_BITS:,}+ bits is too large")
-    elif op == "*":
-        sized, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
-        if isinstance(sized, str | list | tuple) and isinstance(count, int) and len(sized) * count > MAX_REPEAT:
-            raise TemplateLimit(f"repeating {type(sized).__name__} of length {len(sized)} {count:,} times is too "
-                                f"large (limit {MAX_REPEAT:,})")
-
-
 class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox with the rendering limits of ``harness.template_limits`` applied."""
+
     # Intercepting an operator also keeps Jinja from folding it at compile time, where no check would run.
-    intercepted_binops = frozenset({"**", "*"})
-    _operators: dict[str, Callable[[Any, Any], Any]] = {"**": operator.pow, "*": operator.mul}
+    intercepted_binops = frozenset(OPERATORS)
+    code_generator_class = BoundedCodeGenerator
+    bounded_join = staticmethod(bounded_join)  # what `~` compiles to
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        _bounded(op, left, right)
-        return self._operators[op](left, right)
+        check_binop(op, left, right)
+        return OPERATORS[op](left, right)
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        check_str_call(obj, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # The sandbox hands templates its own wrapper for str.format; the width check goes around it.
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            check_str_call(value, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # The sandbox's default is an Undefined that prints as nothing (or "[Undefined]" inside a list, as
@@ -100,6 +102,7 @@ def _make_env() -> SandboxedEnvironment:
     )
     for name in _UNSAFE_GLOBALS:
         env.globals.pop(name, None)
+    env.filters.update(BOUNDED_FILTERS)
     return env
 
 
@@ -171,9 +174,9 @@ def _static_value(node: nodes.Node) -> Any:
         return [_static_value(item) for item in node.items]
     if isinstance(node, nodes.Neg):
         return -_static_value(node.node)
-    if isinstance(node, nodes.BinExpr) and node.operator != "%":  # '%' formats: its size is not knowable
+    if isinstance(node, nodes.BinExpr):
         left, right = _static_value(node.left), _static_value(node.right)
-        _bounded(node.operator, left, right)
+        check_binop(node.operator, left, right)
         try:
             return ENV.binop_table[node.operator](left, right)
         except (TypeError, ValueError, ArithmeticError):

@@ -208,3 +208,42 @@ def test_a_render_error_at_run_time_fails_that_trial_once_without_any_call(tmp_p
     assert attempted.error is not None and attempted.error.kind == "template"  # type: ignore[attr-defined]
     assert "rendering limit" in attempted.error.message  # type: ignore[attr-defined]
     assert attempted.attempts == 0  # type: ignore[attr-defined]
+
+
+GROWING_BOMBS = [
+    ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", {}),
+    ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", {}),
+    ("{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(9) %}{% set ns.s = ns.s|replace('x', ns.s) %}"
+     "{% endfor %}", {}),
+    ("{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(9) %}{% set ns.s = ns.s.replace('x', ns.s) %}"
+     "{% endfor %}", {}),
+    ("{{ 'x'|center(n) }}", {"n": 10**8}),
+    ("{{ 'x'.ljust(n) }}", {"n": 10**8}),
+    ("{{ '{:>{w}}'.format(1, w=n) }}", {"n": 10**8}),
+    ("{{ '%*s' % (n, 'x') }}", {"n": 10**8}),
+    ("{{ text|indent(n) }}", {"n": 10**8, "text": "a\nb"}),
+    ("{{ sep.join(items) }}", {"sep": "x" * 1000, "items": ["a"] * 20000}),
+]
+
+
+@pytest.mark.parametrize(("source", "variables"), GROWING_BOMBS)
+def test_every_way_of_growing_a_value_is_bounded_before_it_is_built(source: str, variables: dict) -> None:
+    with pytest.raises(TemplateError, match="rendering limit"):
+        render_text(source, variables, "case 'x'")
+
+
+@pytest.mark.parametrize("source", ["{{ '%100000000s' % 'x' }}", "{{ '{:>100000000}'.format(1) }}",
+                                    "{{ 'a' ~ ('b' * 2000000) }}"])
+def test_constant_width_bombs_are_refused_at_load_or_render(source: str) -> None:
+    with pytest.raises((SuiteError, TemplateError), match="rendering limit"):
+        check_template(source, WHERE)
+        render_text(source, {}, "case 'x'")
+
+
+def test_growing_operations_of_ordinary_size_behave_as_before() -> None:
+    source = ("{{ a ~ b }} {{ 'x' ~ 1 ~ none }} {{ [1, 2] + [3] }} {{ 'ab' + 'c' }} {{ '%05d' % 42 }} "
+              "{{ '{:>5}'.format(1) }} {{ 'x'|center(5) }} {{ 'a b'|replace('a', 'z') }} {{ ', '.join(['a', 'b']) }} "
+              "{{ 'a\nb'|indent(2) }}{% macro m(x) %}<{{ x }}>{% endmacro %} {{ m('y') ~ '!' }}")
+    check_template(source, WHERE)
+    assert render_text(source, {"a": "A", "b": 2}) == (
+        "A2 x1None [1, 2, 3] abc 00042     1   x   z b a, b a\n  b <y>!")
