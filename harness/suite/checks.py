@@ -58,7 +58,7 @@ def check_plain_data(data: Any, file: str, prefix: str = "", line: int | None = 
     for value, path, at, _, _ in walk(data, prefix, line):
         if isinstance(value, float) and not math.isfinite(value):
             raise SuiteError(Location(file, at, path or "(top level)"),
-                             f"{value} is not a usable number; write a finite number")
+                             f"{value} is not a usable number (and is not JSON); write a finite number")
         if value is not None and not isinstance(value, str | int | float | bool | Mapping | list):
             raise SuiteError(Location(file, at, path or "(top level)"),
                              f"a {type(value).__name__} value cannot be used here; write plain text, a number, "
