@@ -47,6 +47,7 @@ from harness.store import (
 from harness.suite.model import Suite
 from harness.templating import render_text
 
+JUDGE_UNANSWERED = "judge unanswered"
 
 @dataclass
 class RunOptions:
@@ -94,7 +95,8 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
     options: RunOptions = field(default_factory=RunOptions)
     finished: int = 0  # trials stored by this run that a resume would keep
-    # Trials stored by this run with an error a resume would redo, by error kind.
+    # Trials stored by this run with an error a resume would redo, by error kind (``JUDGE_UNANSWERED``: the
+    # trial's own call worked but a judge's did not).
     unfinished_errors: Counter[str] = field(default_factory=Counter)
     batches_pending: int = 0  # batches still running at the provider: a resume collects them
 
@@ -275,6 +277,8 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
             outcome.finished += 1
         elif result.error is not None:
             outcome.unfinished_errors[result.error.kind] += 1
+        else:  # graded, but a judge never answered: a resume grades it again
+            outcome.unfinished_errors[JUDGE_UNANSWERED] += 1
         progress.advance(result)
 
     scheduler = Scheduler(

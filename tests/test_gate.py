@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 from test_gate_fixtures import DEAD_URL, V1_AGAIN, extract_project, flips, write_run
 
-from harness.errors import EXIT_OK, EXIT_REGRESSION, HarnessError
+from harness.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_REGRESSION, HarnessError
 from harness.gate import decide, gate_runs, in_run_comparisons, judge_family, load
 from harness.pipeline import RunOptions, run_suite
+from harness.report.gate_text import render_text
+from harness.report.junit import render_junit
 from harness.run_names import resolve_runs
 from harness.stats.gate_rule import Verdict
+from harness.store import RESULTS_FILE
 from harness.suite import load_suite
 
 
@@ -221,3 +224,22 @@ def test_in_run_needs_a_baseline_variant(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path, "s", "r", flips(20, 0), baseline="v9")
     items, notes = in_run_comparisons(load(run_dir))
     assert items == [] and any("baseline variant is not in run" in n for n in notes)
+
+
+def test_a_comparison_with_undecided_or_no_cases_is_not_evaluated_and_never_passes(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "undecided", "r", {"v1": [True] * 10, "v2": [True] * 10})
+    lines = (run / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
+    # Two of the candidate's cases lost their verdict (a judge that could not answer): not in the pair.
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        if record["prompt"] == "v2" and record["case_id"] in ("case-000", "case-001"):
+            record["passed"] = None
+    (run / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    outcome = gate_runs([run])
+    (item,) = outcome.items
+    assert item.comparison.undecided_candidate == 2 and item.comparison.n_cases == 8
+    assert outcome.exit_code == EXIT_INCOMPLETE and outcome.headline == "NOT EVALUATED"
+    assert "2 undecided case(s)" in outcome.unevaluated[0]
+    text = render_text(outcome)
+    assert "not evaluated:" in text and text.endswith("→ exit 4") and "8 cases × 1 (+2 undecided)" in text
+    assert 'type="NOT_EVALUATED"' in render_junit(outcome)

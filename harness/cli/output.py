@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from harness.cli.batch import batch_flags
 from harness.errors import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REPLAY_MISS
-from harness.pipeline import RunOptions, RunOutcome
+from harness.pipeline import JUDGE_UNANSWERED, RunOptions, RunOutcome
 from harness.suite.model import ModelSpec, Suite
 
 MAX_LISTED = 20
@@ -79,7 +80,13 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = 
         click.echo(f"{outcome.execute.skipped_down} trial(s) not run. When the endpoint is back:\n"
                    f"  {resume_command(outcome)}", err=True)
         code = max(code, EXIT_INCOMPLETE)
-    errors = outcome.unfinished_errors
+    errors = Counter(outcome.unfinished_errors)
+    judged = errors.pop(JUDGE_UNANSWERED, 0)
+    if judged:
+        click.echo(f"\n{judged} trial(s) have a judge call that could not answer (refused, timed out or failed "
+                   "after retries): their cases are undecided unless another grader already failed them, and "
+                   f"the run is not finished. Redo those judge calls with:\n  {resume_command(outcome)}", err=True)
+        code = max(code, EXIT_INCOMPLETE)
     if errors:
         kinds = ", ".join(f"{kind} {n}" for kind, n in errors.most_common())
         click.echo(f"\n{sum(errors.values())} trial(s) ended in an error worth retrying ({kinds}); the summary "

@@ -32,6 +32,7 @@ class Vote:
     structured: bool = False
     replay_miss: bool = False
     batch: bool = False  # answered by a batch job: billed at the batch rate
+    unanswered: bool = False  # the call itself failed (refused, timed out, 5xx after retries)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "reason": self.reason, "parse": self.parse,

@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+# A grade's ``details`` key set when the grader's own model call (a judge's) never answered: refused, timed
+# out, a 5xx after its retries. Such a trial is not finished: the run exits 4 and a resume grades it again.
+UNANSWERED = "unanswered"
 
 @dataclass(frozen=True)
 class Grade:

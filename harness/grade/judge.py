@@ -42,7 +42,7 @@ from harness.grade._common import RenderFailed, model_service, opt_choice, opt_m
 from harness.grade._judge_parse import Scale, VerdictError, parse_reply
 from harness.grade._judge_prompt import JudgePrompt, JudgeTemplate, build_prompt, response_format, transcript
 from harness.grade._judge_votes import Outcome, Vote, combine_votes
-from harness.grade.base import Grade, GradeContext, Grader, GraderConfigError, Output, register
+from harness.grade.base import UNANSWERED, Grade, GradeContext, Grader, GraderConfigError, Output, register
 from harness.render import Request
 from harness.suite.model import RetrySettings
 
@@ -185,7 +185,8 @@ class Judge(Grader):
                     return Vote(None, error=f"{REPLAY_MISS_PREFIX}: judge {self.model!r} request is not recorded "
                                 f"({error.message}). Record it with --record record-missing (new run; "
                                 f"needs the judge's key variable)", structured=structured, replay_miss=True)
-                return Vote(None, error=f"judge call failed: {error.message}", structured=structured, usage=usage)
+                return Vote(None, error=f"judge call failed: {error.message}", structured=structured, usage=usage,
+                            unanswered=True)
             _add(usage, completion.usage)
             return self._parsed(completion, structured, usage)
         raise AssertionError("unreachable: the last format returns")  # pragma: no cover
@@ -221,6 +222,9 @@ class Judge(Grader):
         else:
             cost = price.usage_cost(usage) if price is not None else None
         details = self._details(votes, outcome, prompt)
+        if outcome.error is not None and any(v.unanswered for v in votes):
+            # Not a verdict the judge gave but a call it never answered: the run must not pass as finished.
+            details = {**details, UNANSWERED: True}
         if outcome.error is not None:
             return Grade(passed=None, score=0.0, reason="", error=outcome.error, usage=usage or None, cost=cost,
                          details=details)

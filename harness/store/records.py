@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, is_dataclass
 from typing import Any
 
+from harness.grade.base import UNANSWERED
+
 # Errors a rerun would only repeat: the provider rejected the request itself (HTTP 400 and the like).
 # Everything else (rate limits, 5xx, timeouts, refused connections, a bad key or URL fixed since) is redone.
 FINAL_ERROR_KINDS = frozenset({"client"})
@@ -39,6 +41,11 @@ class GradeRecord:
     usage: dict[str, int] | None = None
     cost: float | None = None
     details: dict[str, Any] | None = None
+
+
+def unanswered(grades: list[GradeRecord]) -> bool:
+    """Whether a grader's own call (a judge's) could not answer: the grade is missing, not decided."""
+    return any(g.passed is None and (g.details or {}).get(UNANSWERED) for g in grades)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,11 @@ class TrialResult(TrialOutcome):
     choice: int = 0  # which of the request's ``n`` choices this record grades
     ttft_ms: float | None = None  # time to first token of a streamed reply (on choice 0: one per request)
     answer: str | None = None  # what a grader compared (e.g. exact's normalised text), for majority votes
+
+    @property
+    def finished(self) -> bool:
+        """A trial whose judge never answered is redone by a resume, like one whose model never answered."""
+        return super().finished and not unanswered(self.grades)
 
     @property
     def tokens_in(self) -> float | None:
