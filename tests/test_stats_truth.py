@@ -113,3 +113,27 @@ def test_sign_flip_is_exact_up_to_nineteen_cases() -> None:
     assert sign_flip_test(d) == pytest.approx(expected, rel=1e-12)
     assert sign_flip_test(d, alternative="greater") == pytest.approx(
         np.mean((signs * d).sum(axis=1) >= d.sum() - 1e-12), rel=1e-12)
+
+
+def test_repeats_advice_refused_on_few_cases_and_never_misses_its_target() -> None:
+    from harness.stats.power import MIN_CASES_FOR_REPEATS, mde, mde_sentence, required_repeats, sd_diff_components
+
+    # Ten cases with repeats, between-case variance estimated as exactly 0 (the classify example): no advice.
+    base = [0.5] * 5 + [0.0] * 5
+    new = [1.0, 0.5, 0.5, 0.0, 0.5] + [0.5] * 5
+    c = pair(base, new, repeats=2)
+    assert c.required_repeats is None
+    assert "k = " not in (c.mde_message or "")
+    text = mde_sentence(10, 2, 0.3, 0.05, omega2=0.0, within_new=0.25, within_base=0.25)
+    assert f"at least {MIN_CASES_FOR_REPEATS} cases" in text and "k = " not in text
+    # Wherever advice is given, its projected MDE (the same noncentral-t formula) reaches the target it names.
+    for n, omega2, within, delta in itertools.product((20, 50, 200), (0.0, 0.01, 0.03), (0.05, 0.1, 0.2),
+                                                       (0.05, 0.1)):  # fmt: skip
+        k = required_repeats(delta, n, omega2, within, within)
+        if k is None:
+            continue
+        projected = mde(sd_diff_components(omega2, within, within, k, k), n)
+        assert projected is not None and projected <= delta + 1e-12, (n, omega2, within, delta, k)
+        if k > 1:  # and it is the smallest such k
+            previous = mde(sd_diff_components(omega2, within, within, k - 1, k - 1), n)
+            assert previous is not None and previous > delta

@@ -51,6 +51,14 @@ def decimal(value: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
+def decimal_interval(interval: Interval | None, digits: int = 2) -> str:
+    """``0.31 [0.12, 0.55]``; ``0.00 [?, ?]`` when no interval exists (the disclosure says why)."""
+    if interval is None:
+        return NONE
+    return (f"{decimal(interval.estimate, digits)} "
+            f"{_bracket(interval, decimal(interval.low, digits), decimal(interval.high, digits))}")
+
+
 def _bound(value: float | None, show: str) -> str:
     return MISSING_BOUND if value is None else show
 

@@ -15,6 +15,7 @@ from harness.report.format import (
     amount,
     amount_with_unit,
     decimal,
+    decimal_interval,
     disclosure,
     duration,
     money,
@@ -27,6 +28,7 @@ from harness.report.format import (
 )
 from harness.stats.comparison import Comparison
 from harness.stats.costlat import calls_needed_for_upper_bound
+from harness.stats.flakiness import MIN_CASES as FLAKINESS_MIN_CASES
 from harness.stats.flakiness import PROJECTED_REPEATS
 from harness.stats.frontier import ParetoPoint
 from harness.stats.intervals import INSUFFICIENT
@@ -233,15 +235,19 @@ def flakiness_table(report: RunReport) -> Table | None:
         if f is None:
             continue
         tip = f"one-way variance components over {f.n_cases} cases × k={k_text(f.k_min, f.k_max)}"
+        too_few = f.n_cases < FLAKINESS_MIN_CASES
         projected = [
-            Cell("–" if f.se_by_repeats.get(key) is None else pct(f.se_by_repeats[key], 1), tip)
+            Cell("?" if too_few else pct(f.se_by_repeats.get(key), 1),
+                 f"too few cases ({f.n_cases} < {FLAKINESS_MIN_CASES}) to project" if too_few else tip)
             for key in (_repeats_key(k) for k in PROJECTED_REPEATS)
         ]
         rows.append([
             Cell(s.variant),
             Cell(f"{f.flaky_cases}/{f.n_cases} ({pct_interval(f.flaky_rate, 0)})", disclosure(f.flaky_rate)),
-            Cell(decimal(f.within_sd, 3), tip),
-            Cell(decimal(f.icc), tip),
+            Cell(decimal_interval(f.within_sd_interval, 3) if f.within_sd_interval else decimal(f.within_sd, 3),
+                 disclosure(f.within_sd_interval) or tip),
+            Cell(decimal_interval(f.icc_interval) if f.icc_interval else decimal(f.icc),
+                 disclosure(f.icc_interval) or tip),
             Cell("–" if f.noise_share is None else pct(f.noise_share, 0), tip),
             *projected,
         ])  # fmt: skip

@@ -143,8 +143,10 @@ def _render(report: RunReport, markdown: bool, details: bool, compact: bool = Fa
     if flaky is not None:
         w.heading("Flakiness (within-case disagreement across repeats)")
         w.table(flaky)
-        w.lines(["flaky case: its repeats disagree; within-case sd and ICC from one-way variance components; "
-                 "SE k=…: projected standard error of the pass rate with that many repeats per case"])  # fmt: skip
+        w.lines(["flaky case: its repeats disagree; within-case sd (at most 0.5 for pass/fail) and ICC from one-way "
+                 "variance components, with 95% case-bootstrap intervals; SE k=…: projected standard error of the "
+                 "pass rate with that many repeats per case; '?': too few cases (< 20) for an interval or a "
+                 "projection"])  # fmt: skip
     pareto = pareto_table(report)
     if pareto is not None:
         w.heading("Cost–quality")

@@ -235,8 +235,8 @@ def _quality_fields(
     out.update(found, required_cases=required_cases(margin, sd_d) if margin > 0 else None)
     components: dict[str, float] = {}
     if base.k_max >= 2 and cand.k_max >= 2:
-        vc_base = variance_components({c: base.values[c] for c in ids})
-        vc_cand = variance_components({c: cand.values[c] for c in ids})
+        vc_base = variance_components({c: base.values[c] for c in ids}, intervals=False)
+        vc_cand = variance_components({c: cand.values[c] for c in ids}, intervals=False)
         if vc_base.within_var is not None and vc_cand.within_var is not None:
             omega2 = omega2_from_run(
                 sd_d**2, vc_cand.within_var, vc_base.within_var, vc_cand.k_harmonic, vc_base.k_harmonic

@@ -208,7 +208,8 @@ def _summarize_one(
     decided_cases, k_max = len(passes.values), passes.k_max
     if decided_cases < len(trials_per_case):
         notes.append(f"{len(trials_per_case) - decided_cases} cases have no decided trial")
-    flakiness = variance_components(passes.values, level) if k_max >= 2 else None
+    flakiness = (variance_components(passes.values, level, seed=derive_seed(seed, label, "flakiness"))
+                 if k_max >= 2 else None)  # fmt: skip
     del passes
     scored = any(t.score is not None for t in trials)
     score_ci = quality_interval(case_table(trials, "score").values, groups, level) if scored else None
