@@ -12,7 +12,7 @@ Rules every function follows:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the statistics modules format their sentences with this module too
     from harness.stats.intervals import Interval
@@ -192,6 +192,27 @@ def amount(value: float | None, metric: str, percent_sign: bool = False) -> str:
 def amount_with_unit(value: float | None, metric: str) -> str:
     """A size with its unit: ``5.0 pts``, ``$0.12 per 1k cases``, ``0.250s``."""
     return NONE if value is None else amount(value, metric) + unit_of(metric)
+
+
+def mde_text(value: float | None, cases_needed: int | None, metric: str) -> str:
+    """One MDE in its unit, or ``not detectable at this size (needs ≈N cases)`` when none exists."""
+    if value is not None:
+        return amount_with_unit(value, metric)
+    if cases_needed is not None:
+        return f"not detectable at this size (needs ≈{cases_needed} cases)"
+    return NONE
+
+
+def mde_pair(warn: float | None, block: float | None, unreachable: dict[str, Any], metric: str) -> str:
+    """``19.9 / 26.2 pts``, or each level's "not detectable" text: the MDE column of every output."""
+    if warn is not None and block is not None:
+        return f"{amount(warn, metric)} / {amount(block, metric)}{unit_of(metric)}"
+    if warn is None and block is None and not unreachable:
+        return NONE
+    needed = {level: getattr(unreachable.get(level), "cases_needed", None) for level in ("warn", "block")}
+    if warn is None and block is None and None not in needed.values():
+        return f"not detectable at this size (needs ≈{needed['warn']} / ≈{needed['block']} cases)"
+    return f"{mde_text(warn, needed['warn'], metric)} / {mde_text(block, needed['block'], metric)}"
 
 
 def case_value(value: float, binary: bool) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.gate import GatedComparison, GateOutcome
-from harness.report.format import amount, case_value, p_value, signed_interval, unit_of
+from harness.report.format import case_value, mde_pair, p_value, signed_interval
 from harness.report.gate_text import cases_text, clip, is_binary, margin_text, mde_text, summary_line
 from harness.stats.gate_rule import Verdict
 
@@ -32,9 +32,7 @@ def cell(text: str) -> str:
 
 def _row(item: GatedComparison) -> list[str]:
     c = item.comparison
-    mde = "–"
-    if c.mde_warn is not None and c.mde_block is not None:
-        mde = f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit_of(c.metric)}"
+    mde = cell(mde_pair(c.mde_warn, c.mde_block, c.mde_unreachable, c.metric))
     return [
         f"{ICONS[item.verdict]} **{item.verdict.value}**",
         cell(item.suite),

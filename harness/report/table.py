@@ -18,13 +18,13 @@ from harness.report.format import (
     decimal_interval,
     disclosure,
     duration,
+    mde_pair,
     money,
     money_interval,
     p_value,
     pct,
     pct_interval,
     signed_interval,
-    unit_of,
 )
 from harness.stats.comparison import Comparison
 from harness.stats.costlat import calls_needed_for_upper_bound
@@ -288,8 +288,7 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
             Cell(f"{p_value(c.p_value)} ({c.p_method})", "one-sided p for 'candidate worse'"),
             Cell(p_value(c.p_holm), f"Holm-adjusted over {c.family_size} comparisons"),
             Cell(c.gate.verdict.value, c.gate.reason, f"verdict-{c.gate.verdict.value.lower()}"),
-            Cell(f"{amount(c.mde_warn, c.metric)} / {amount(c.mde_block, c.metric)}{unit_of(c.metric)}"
-                 if c.mde_warn is not None else "–",
+            Cell(mde_pair(c.mde_warn, c.mde_block, c.mde_unreachable, c.metric),
                  "smallest drop detected with 80% power at the WARN (p<0.05) / BLOCK (p<0.01) level"),
         ]  # fmt: skip
         rows.append(row)

@@ -114,6 +114,8 @@ def gate_verdict(
     if p_holm < warn_alpha and drop_shown:
         return decide(Verdict.WARN, f"likely regression (Holm p = {p_value(p_holm)} < {warn_alpha:g})")
     unconfirmed = ""
+    if p_better is not None and p_better >= warn_alpha and low >= 0:
+        unconfirmed = f"; a gain is not confirmed by the test (one-sided p = {p_value(p_better)} ≥ {warn_alpha:g})"
     if p_holm < warn_alpha:
         unconfirmed = f"; the test's Holm p = {p_value(p_holm)} is not confirmed by the 90% interval, which includes 0"
     if low > 0:
