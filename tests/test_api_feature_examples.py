@@ -44,3 +44,13 @@ def test_images_example_sends_each_picture(tmp_path: Path) -> None:
         image = row["request"]["messages"][0]["content"][1]["image_url"]
         assert image["detail"] == "low" and image["url"].startswith("data:image/png;base64,")
         assert row["passed"] is True and case in row["output"]
+
+
+def test_completions_example_flattens_conversations_through_its_templates(tmp_path: Path) -> None:
+    rows = replay("completions", tmp_path)
+    labels, chatml = rows[("labels", "follow-up")], rows[("chatml", "follow-up")]
+    assert labels["request"]["prompt"] == (
+        "System: You are a helpful assistant. Answer in a few words.\n\nUser: My name is Ada.\n\n"
+        "Assistant: Nice to meet you, Ada.\n\nUser: What is my name?\n\nAssistant:")
+    assert chatml["request"]["prompt"].endswith("<|im_start|>user\nWhat is my name?<|im_end|>\n<|im_start|>assistant\n")
+    assert all(r["passed"] is True for r in rows.values())

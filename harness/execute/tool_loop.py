@@ -187,7 +187,7 @@ async def _run_function(tool: ToolFunction, call: ToolCall) -> str:
         raise _tool_error(f"tool function {tool.reference} raised {type(exc).__name__}: {exc}") from exc
     try:
         return _as_text(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise _tool_error(f"tool function {tool.reference} returned a {type(value).__name__} that is not JSON "
                           f"(return a string, or JSON-compatible data without NaN): {exc}") from exc
 

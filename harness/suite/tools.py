@@ -114,7 +114,7 @@ def _check_json(results: Mapping[str, Any], field: str, file: str) -> None:
     for name, value in results.items():
         try:
             json.dumps(plain(value), allow_nan=False)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SuiteError(Location(file, line_of(results, name), f"{field}.{name}"),
                              f"the result is not JSON ({exc}); quote it in YAML to send it as text") from None
 
