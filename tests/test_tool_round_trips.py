@@ -118,6 +118,7 @@ def test_round_trip_with_a_python_tool_records_every_step_and_replays_offline(tm
     assert (item.expected, len(item.missing), item.unused) == (4, 0, [])
     html = assert_same_reports(recorded["tools"]["directory"], replayed["tools"]["directory"])
     assert "tool round trip · 3 messages" in html and "function result · get_weather" in html
+    assert "tool result · get_weather" in html  # a tool result is labelled with its call's function
     assert "call get_weather({&#34;city&#34;: &#34;Paris&#34;})" in html
 
 

@@ -71,8 +71,20 @@ def clip(text: str | None) -> str:
 
 
 def transcript(trial: TrialResult) -> list[Message]:
-    """A tool round trip's messages after the request, for the drill-down."""
-    return [message_view(m) for m in trial.transcript if isinstance(m, dict)]
+    """A tool round trip's messages after the request, for the drill-down; a tool result is labelled with the
+    function its call named."""
+    names: dict[str, str] = {}
+    shown = []
+    for message in trial.transcript:
+        if not isinstance(message, dict):
+            continue
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name", "?"))
+        if message.get("role") == "tool" and "name" not in message and str(message.get("tool_call_id")) in names:
+            message = {**message, "name": names[str(message.get("tool_call_id"))]}
+        shown.append(message_view(message))
+    return shown
 
 
 def _trials(case: CaseDetail) -> int:
