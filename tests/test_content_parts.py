@@ -95,8 +95,8 @@ def test_images_are_embedded_parts_pass_through_and_a_replay_is_identical(tmp_pa
 
     second_dir, replayed = run(path, tmp_path / "r2", "replay")
     strip = {"finished_at"}
-    assert [{k: v for k, v in r.items() if k not in strip} for r in replayed.values()] == \
-        [{k: v for k, v in r.items() if k not in strip} for r in recorded.values()]
+    assert {c: {k: v for k, v in r.items() if k not in strip} for c, r in replayed.items()} == \
+        {c: {k: v for k, v in r.items() if k not in strip} for c, r in recorded.items()}
     for fmt in FORMATS:
         assert render_run(first_dir, fmt) == render_run(second_dir, fmt), fmt
     html = render_run(first_dir, "html")

@@ -204,7 +204,7 @@ def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
      "tool_functions.get_weather", "has no function 'nope'"),
     (("max_tool_turns: 3", "max_tool_turns: 3\nparams: {n: 2}"), "suite.yaml:6: params.n", "use repeats instead"),
     (('tool_results: {get_time: "12:00"}', "tool_results: {get_time: .nan}"), "cases[0].tool_results.get_time",
-     "is not JSON"),
+     "finite"),
 ])
 def test_validate_rejects_misuse_with_file_line_and_field(tmp_path: Path, change: tuple[str, str], where: str,
                                                          message: str) -> None:
@@ -279,7 +279,7 @@ def test_a_run_killed_mid_round_trips_resumes_to_exactly_the_plan_and_then_repla
     from test_cli_subprocess_fixtures import harness_command
 
     cases = "\n".join(f"  - {{id: c{i:02d}, vars: {{city: Paris}}, graders: [{{type: contains, value: '21'}}]}}"
-                      for i in range(40))
+                      for i in range(20))
     config = FaultConfig(tool_call=True, tool_arguments={"city": "Paris"}, latency_ms=20)
     with FaultServer(config) as server:
         text = suite_text(server.base_url).split("cases:")[0] + "cases:\n" + cases + "\n"
@@ -288,7 +288,7 @@ def test_a_run_killed_mid_round_trips_resumes_to_exactly_the_plan_and_then_repla
         proc = subprocess.Popen([*harness_command(), *args, "--run-id", "killed"], cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         results = tmp_path / "r" / "trips" / "killed" / "results.jsonl"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             if results.exists() and results.read_bytes().count(b"\n") >= 10:
                 proc.send_signal(signal.SIGKILL)  # mid-run: other trials are between their steps
@@ -297,13 +297,13 @@ def test_a_run_killed_mid_round_trips_resumes_to_exactly_the_plan_and_then_repla
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
         done = subprocess.run([*harness_command(), *args, "--resume", "killed"], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=600)
         assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted(r["trial_id"] for r in rows) == sorted({r["trial_id"] for r in rows})  # once each
-    assert len(rows) == 80 and all(r["passed"] is True and len(r["transcript"]) == 3 for r in rows)
+    assert len(rows) == 40 and all(r["passed"] is True and len(r["transcript"]) == 3 for r in rows)
     # Every step of every trial was recorded (by the killed run or the resume): a new run replays offline.
     replayed = subprocess.run([*harness_command(), "run", str(path), "--record", "replay", "--reports",
                                str(tmp_path / "r2"), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+                              timeout=600)
     assert replayed.returncode == 0, replayed.stderr
