@@ -307,3 +307,16 @@ def test_a_run_killed_mid_round_trips_resumes_to_exactly_the_plan_and_then_repla
                                str(tmp_path / "r2"), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
                               timeout=600)
     assert replayed.returncode == 0, replayed.stderr
+
+
+def test_python_graders_see_every_steps_calls() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "checks.py").write_text(
+            "def check(output, context):\n"
+            "    names = [[c['name'] for c in calls] for calls in context['steps']]\n"
+            "    return names == [['search'], ['fetch', 'fetch'], []]\n")
+        grader = build_grader("python", {"function": "checks.py:check", "suite_dir": folder})
+        output = Output(text="done", steps=tuple(tuple(s) for s in STEPS))
+        assert grader.grade(output, GradeContext(case_id="c", vars={})).passed is True

@@ -116,6 +116,7 @@ class Python(Grader):
 
     The function is called as ``function(output, context)`` with the output text and a dict holding
     ``case_id``, ``vars``, ``tool_calls`` (dicts with ``id``, ``name`` and the raw JSON ``arguments``),
+    ``steps`` (each model turn's calls, in order, for tool round trips; one turn otherwise),
     ``messages``, ``finish_reason`` and ``options``. It may be ``async``. It returns ``True``/``False``;
     a score in [0, 1] (passing at ``threshold``); a dict with ``passed`` and/or ``score``, plus optional
     ``reason`` and ``details``; or a ``Grade``. Anything else, or an exception, makes the grade undecided.
@@ -159,6 +160,8 @@ class Python(Grader):
             "case_id": ctx.case_id,
             "vars": copy.deepcopy(dict(ctx.vars)),
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in output.tool_calls],
+            "steps": [[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+                      for calls in output.call_steps],
             "messages": [copy.deepcopy(dict(message)) for message in ctx.messages],
             "finish_reason": output.finish_reason,
             "options": _rendered(self.options, ctx),
