@@ -90,7 +90,7 @@ def run(scenario: Scenario) -> list[Row]:
 
 def scenarios(mode: str) -> list[Scenario]:
     return {
-        "full": [Scenario(1000, 100.0, 32, 3, "sdk"), Scenario(10_000, 200.0, 256, 2, "ideal")],
+        "full": [Scenario(1000, 100.0, 32, 3, "sdk"), Scenario(10_000, 200.0, 256, 1, "ideal")],
         "quick": [Scenario(400, 100.0, 32, 1, "sdk"), Scenario(2560, 200.0, 256, 1, "ideal")],
         "check": [Scenario(32, 10.0, 8, 1, "sdk"), Scenario(64, 10.0, 32, 1, "ideal")],
     }[mode]

@@ -109,7 +109,7 @@ def run(n: int = 1000, factors: tuple[int, ...] = (1, 10, 100), inline: int = 10
 
 def sizes(mode: str) -> dict[str, Any]:
     return {
-        "full": {"n": 1000, "factors": (1, 10, 100), "repeat": 3, "repeat_record": 2},
+        "full": {"n": 1000, "factors": (1, 10, 100), "repeat": 2, "repeat_record": 1},
         "quick": {"n": 1000, "factors": (1, 3, 10), "repeat": 1, "repeat_record": 1},
         "check": {"n": 10, "factors": (1, 3, 10), "inline": 20, "concurrency": 4, "repeat": 1, "repeat_record": 1},
     }[mode]

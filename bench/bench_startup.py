@@ -70,7 +70,7 @@ def run(repeat: int = 5, inline: int = 10_000) -> list[Row]:
 
 
 def sizes(mode: str) -> dict[str, Any]:
-    return {"full": {"repeat": 5}, "quick": {"repeat": 3}, "check": {"repeat": 1, "inline": 100}}[mode]
+    return {"full": {"repeat": 3}, "quick": {"repeat": 3}, "check": {"repeat": 1, "inline": 100}}[mode]
 
 
 def main(mode: str) -> list[Row]:

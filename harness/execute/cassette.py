@@ -228,17 +228,19 @@ class Cassette:
                 self._used.add(key)
             return found
 
-    def record(self, interaction: Interaction) -> bool:
+    def record(self, interaction: Interaction, *, sync: bool = True) -> bool:
         """Store ``interaction``, replacing any for its key; False when the same exchange was already there.
 
         The interaction is in the journal on disk (fsync'd) when this returns: callers store the trial's
         result only afterwards. An answer identical but for its latency keeps the first recording, so
         re-recording unchanged answers leaves the file byte-identical. Raises ``OSError`` (a full disk)
-        with nothing recorded.
+        with nothing recorded. With ``sync=False`` the line is written but the flush to disk is left to the
+        caller (``flush``, shared by many recordings: see ``harness.execute.group_commit``), who must not store
+        the trial's result before it.
         """
-        return self.record_many([interaction]) == 1
+        return self.record_many([interaction], sync=sync) == 1
 
-    def record_many(self, interactions: Iterable[Interaction]) -> int:
+    def record_many(self, interactions: Iterable[Interaction], *, sync: bool = True) -> int:
         """``record`` for many interactions with one journal write and one flush; returns how many were new."""
         with self._lock:
             new: dict[str, Interaction] = {}
@@ -257,8 +259,13 @@ class Cassette:
             self._index.update(new)
             self._dropped.difference_update(new)
             self._generation += 1
-        journal.sync(self.journal)
+        if sync:
+            self.flush()
         return len(new)
+
+    def flush(self) -> None:
+        """Flush the journal to disk (what ``record(..., sync=False)`` leaves to its caller)."""
+        journal.sync(self.journal)
 
     def prune(self, keep: Iterable[str]) -> int:
         """Drop every interaction whose key is not in ``keep``; return how many were dropped."""

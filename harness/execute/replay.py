@@ -48,6 +48,7 @@ from harness.execute.cassette import (
     save_all,
     slugify,
 )
+from harness.execute.group_commit import GroupCommit
 from harness.execute.streaming import is_event_stream, read_timed
 
 __all__ = [
@@ -189,6 +190,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             inner = httpx2.AsyncHTTPTransport()
         self.cassette = cassette
         self.inner = inner
+        self._commit = GroupCommit(cassette.flush if cassette is not None else _nothing)
         # Counters for progress lines and tests: replayed hits, upstream calls, interactions recorded.
         self.hits = 0
         self.upstream_calls = 0
@@ -237,10 +239,15 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             reason=response.reason_phrase, content=content,
             response_headers=[*response.headers.multi_items(), *timings],
         )
-        # Off the event loop: the recording is fsync'd to the journal before the answer goes back, so the
-        # trial's result (stored after this returns) can never be on disk without its recording.
-        if await asyncio.to_thread(self.cassette.record, interaction):
-            self.recorded += 1
+        # Off the event loop: the recording is written to the journal, then fsync'd (one flush shared by the
+        # recordings written meanwhile) before the answer goes back, so the trial's result (stored after
+        # this returns) can never be on disk without its recording.
+        try:
+            if await asyncio.to_thread(self.cassette.record, interaction, sync=False):
+                self.recorded += 1
+        finally:
+            self._commit.wrote()  # an equal recording made earlier may still await its flush: wait for it too
+        await self._commit.synced()
         # Answer with what is stored (an unchanged answer keeps its first latency), so a recording run
         # reports exactly what its replays will.
         interaction = self.cassette.lookup(key) or interaction
@@ -295,3 +302,7 @@ def _rebuild(interaction: Interaction, request: httpx2.Request) -> httpx2.Respon
         request=request,
         extensions={"reason_phrase": reason.encode("ascii", "ignore")} if reason else None,
     )
+
+
+def _nothing() -> None:
+    """No cassette (live mode): nothing to flush."""
