@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.store.files import locked
+
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_ALIAS = "smollm2"
@@ -76,6 +78,17 @@ def build(jobs: int = 2, log: bool = True) -> Path:
     target = server_binary()
     if target.is_file() and os.access(target, os.X_OK):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two callers at once (parallel set-ups, a test that builds) would each compile for many minutes on two
+    # cores; the second waits for the first and takes its binary.
+    with locked(target.parent / ".build.lock"):
+        if target.is_file() and os.access(target, os.X_OK):
+            return target
+        _build_into(target, jobs, log)
+    return target
+
+
+def _build_into(target: Path, jobs: int, log: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-build-") as tmp:
         work = Path(tmp)
         out = None if log else subprocess.DEVNULL
@@ -94,11 +107,9 @@ def build(jobs: int = 2, log: bool = True) -> Path:
             ["cmake", "--build", str(build_dir), "--target", "llama-server", f"-j{jobs}"],
             check=True, stdout=out,
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_suffix(".tmp")
         shutil.copy2(build_dir / "bin" / "llama-server", staging)
         staging.replace(target)
-    return target
 
 
 def free_port() -> int:
