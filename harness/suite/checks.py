@@ -55,6 +55,8 @@ def walk(value: Any, prefix: str, line: int | None) -> Iterator[tuple[Any, str, 
 
 def check_plain_data(data: Any, file: str, prefix: str = "", line: int | None = None) -> None:
     """Refuse NaN/infinite numbers and values JSON cannot hold (binary, sets, ...) anywhere in ``data``."""
+    if _all_plain(data):
+        return  # the usual case, told without building a field path and a line for every value
     for value, path, at, _, _ in walk(data, prefix, line):
         if isinstance(value, float) and not math.isfinite(value):
             raise SuiteError(Location(file, at, path or "(top level)"),
@@ -63,6 +65,23 @@ def check_plain_data(data: Any, file: str, prefix: str = "", line: int | None = 
             raise SuiteError(Location(file, at, path or "(top level)"),
                              f"a {type(value).__name__} value cannot be used here; write plain text, a number, "
                              "a list or a mapping")
+
+
+def _all_plain(data: Any) -> bool:
+    """Whether every value under ``data`` passes ``check_plain_data`` (iterative, like ``walk``)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return False
+        elif value is not None and not isinstance(value, str | int | bool):
+            return False
+    return True
 
 
 def check_base_url(url: str, location: Location) -> None:
