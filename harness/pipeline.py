@@ -98,6 +98,9 @@ class RunOutcome:
     # Trials stored by this run with an error a resume would redo, by error kind (``JUDGE_UNANSWERED``: the
     # trial's own call worked but a judge's did not).
     unfinished_errors: Counter[str] = field(default_factory=Counter)
+    answered: int = 0  # trials stored by this run that got an answer (an output to grade)
+    # Errors a resume would not redo (a 400, an answer too large), by kind, with the first message of each.
+    final_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
     batches_pending: int = 0  # batches still running at the provider: a resume collects them
 
     @property
@@ -262,9 +265,10 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
         if box is None:
             if batches is not None and batches.takes(trial, request):
                 return await batches.call_or_defer(trial, request)
-            return await call(client, request, trial.model.timeout)
+            return await call(client, request, trial.model.timeout, trial.model.api_key_env)
         # A tool round trip needs each answer before its next request: it runs live, never by batch.
-        return await run_round_trip(lambda step: call(client, step, trial.model.timeout), request, box)
+        return await run_round_trip(lambda step: call(client, step, trial.model.timeout, trial.model.api_key_env),
+                                    request, box)
 
     async def finish(trial: Trial, request: Request, attempted: Attempted) -> None:
         if is_deferred(attempted):
@@ -279,6 +283,11 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
             outcome.unfinished_errors[result.error.kind] += 1
         else:  # graded, but a judge never answered: a resume grades it again
             outcome.unfinished_errors[JUDGE_UNANSWERED] += 1
+        if result.error is None:
+            outcome.answered += 1
+        elif result.finished:
+            count, first = outcome.final_errors.get(result.error.kind, (0, result.error.message))
+            outcome.final_errors[result.error.kind] = (count + 1, first)
         progress.advance(result)
 
     scheduler = Scheduler(

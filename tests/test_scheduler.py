@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.execute.backoff import RETRY_AFTER_CEILING
 from harness.execute.provider import CallFailed, Completion
 from harness.execute.scheduler import Attempted, Scheduler
 from harness.plan import Trial, iter_trials
@@ -112,10 +111,35 @@ def test_retry_after_is_honoured_beyond_max_delay_up_to_a_ceiling(tmp_path: Path
     h = Harness(lambda t, n: rate_limited(7.0) if n == 1 else OK, RetrySettings(max_attempts=3, max_delay=4.0))
     h.run(trials)
     assert len(h.sleeps) == 1 and 7.0 <= h.sleeps[0] <= 7.1
-    # ... but a wild value is bounded.
-    h = Harness(lambda t, n: rate_limited(600.0) if n == 1 else OK, RetrySettings(max_attempts=3, max_delay=4.0))
+    # ... but a wild value is cut to the suite's max_retry_after.
+    h = Harness(lambda t, n: rate_limited(600.0) if n == 1 else OK,
+                RetrySettings(max_attempts=3, max_delay=4.0, max_retry_after=12.0))
     h.run(trials)
-    assert len(h.sleeps) == 1 and RETRY_AFTER_CEILING <= h.sleeps[0] <= RETRY_AFTER_CEILING + 0.1
+    assert len(h.sleeps) == 1 and 12.0 <= h.sleeps[0] <= 12.1
+
+
+def test_retry_waits_stop_at_the_trial_budget_and_the_run_budget(tmp_path: Path) -> None:
+    # A server asking for ten minutes every time: each wait is cut to 5 s, and a trial waits at most 12 s in all.
+    retry = RetrySettings(max_attempts=6, max_retry_after=5.0, trial_budget=12.0, run_budget=1000.0)
+    h = Harness(lambda t, n: rate_limited(600.0), retry)
+    h.run(make_trials(tmp_path, 1))
+    assert len(h.sleeps) == 2 and sum(h.sleeps) <= 12.0
+    [(_, attempted)] = h.finished
+    assert attempted.attempts == 3 and "retry.trial_budget = 12 s" in attempted.error.message  # type: ignore[union-attr]
+    # The run's budget is shared: three trials (one at a time) may wait 11 s together, then nobody waits.
+    retry = RetrySettings(max_attempts=6, max_retry_after=5.0, trial_budget=100.0, run_budget=11.0)
+    h = Harness(lambda t, n: rate_limited(600.0), retry)
+    h.run(make_trials(tmp_path, 3))
+    assert sum(h.sleeps) <= 11.0 and len(h.finished) == 3
+    assert all("retry.run_budget" in a.error.message for _, a in h.finished)  # type: ignore[union-attr]
+
+
+def test_an_exhausted_quota_stops_the_model_at_once(tmp_path: Path) -> None:
+    quota = CallFailed(TrialError("quota", "quota exhausted for the key in K", 429), retryable=False, stop_model=True)
+    h = Harness(lambda t, n: quota, RetrySettings(max_attempts=6, outage_after=50))
+    h.run(make_trials(tmp_path, 5))
+    assert sum(h.calls.values()) == 1 and not h.sleeps and not h.finished  # no retries, and nobody else tries
+    assert "quota exhausted for the key in K" in h.report.down["m"]
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped(tmp_path: Path) -> None:

@@ -52,9 +52,11 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = 
                    err=True)
     misses = outcome.execute.replay_misses
     if misses:
-        click.echo(f"\nreplay miss: {len(misses)} trial(s) have no recording in cassettes/:", err=True)
-        for trial, _ in misses[:MAX_LISTED]:
-            click.echo(f"  {trial.describe()}", err=True)
+        click.echo(f"\nreplay miss: {len(misses)} trial(s) have no usable recording in cassettes/:", err=True)
+        for trial, why in misses[:MAX_LISTED]:
+            # A recording that is there but unusable (a 5xx, a body that is not JSON) says which and where.
+            detail = "" if why.startswith("no recording") else f": {why}"
+            click.echo(f"  {trial.describe()}{detail}", err=True)
         if len(misses) > MAX_LISTED:
             click.echo(f"  … and {len(misses) - MAX_LISTED} more", err=True)
         models = {trial.model.id: trial.model for trial, _ in misses}
@@ -76,9 +78,15 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = 
         code = EXIT_REPLAY_MISS
     if outcome.execute.down or outcome.execute.skipped_down:
         for model, why in outcome.execute.down.items():
-            click.echo(f"\nmodel {model} unreachable, gave up: {why}", err=True)
+            click.echo(f"\nmodel {model}: gave up: {why}", err=True)
         click.echo(f"{outcome.execute.skipped_down} trial(s) not run. When the endpoint is back:\n"
                    f"  {resume_command(outcome)}", err=True)
+        code = max(code, EXIT_INCOMPLETE)
+    if outcome.finished and not outcome.answered and not outcome.skipped_done:
+        # Nothing was evaluated: a run of 100% errors must not look like a result (nor exit 0).
+        kinds = "; ".join(f"{kind} ×{n}, e.g. {first}" for kind, (n, first) in outcome.final_errors.items())
+        click.echo(f"\nevery trial of this run failed, none got an answer ({kinds}); nothing was evaluated. Fix "
+                   "the request (the message is the provider's) and run again.", err=True)
         code = max(code, EXIT_INCOMPLETE)
     errors = Counter(outcome.unfinished_errors)
     judged = errors.pop(JUDGE_UNANSWERED, 0)

@@ -10,18 +10,16 @@ from harness.suite.model import RetrySettings
 
 T = TypeVar("T")
 
-RETRY_AFTER_CEILING = 120.0  # seconds: the longest Retry-After honoured as given
-
-
 def backoff_delay(attempt: int, retry_after: float | None, retry: RetrySettings, rng: random.Random) -> float:
     """Seconds to sleep after failed attempt number ``attempt`` (1-based).
 
-    A server-given Retry-After wins over ``max_delay`` (retrying sooner only earns another 429), bounded by a
-    ceiling against wild values, with a little jitter so many workers do not return in lockstep. Otherwise
-    exponential backoff with full jitter.
+    A server-given Retry-After wins over ``max_delay`` (retrying sooner only earns another 429), but only up to
+    ``retry.max_retry_after``: a server asking for ten minutes must not stall a run for ten minutes per
+    attempt. A little jitter keeps many workers from returning in lockstep. Otherwise exponential backoff with
+    full jitter.
     """
     if retry_after is not None:
-        return min(max(retry.max_delay, RETRY_AFTER_CEILING), retry_after) + rng.uniform(0, 0.1)
+        return min(retry.max_retry_after, retry_after) + rng.uniform(0, 0.1)
     return rng.uniform(0, min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1)))
 
 

@@ -109,11 +109,13 @@ class ClientPool:
             limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
         )
         if mode is RecordMode.live:
-            return make_client(model, api_key, inner, connections)
+            # Through the transport all the same: it caps the answer's size as in the recording modes.
+            live = RecordingTransport(None, mode, inner=inner, max_response_bytes=model.max_response_bytes)
+            return make_client(model, api_key, live, connections)
         cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, cassette_name))
         self._cassettes[cassette_name] = cassette
         self._owners[cassette_name] = model_id
-        transport = RecordingTransport(cassette, mode, inner=inner)
+        transport = RecordingTransport(cassette, mode, inner=inner, max_response_bytes=model.max_response_bytes)
         return make_client(model, api_key, transport, connections)
 
     def prune_unused(self) -> dict[str, int]:

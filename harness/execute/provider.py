@@ -7,7 +7,7 @@ the exact rendered body through ``client.post`` so OpenAI-compatible servers get
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -18,9 +18,13 @@ import openai
 from openai.types import Completion as TextCompletion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ReplayMissError
+from harness.execute.failures import CallFailed as CallFailed  # re-exported: callers import them from here
+from harness.execute.failures import bad_response, cause_chain, error_in_body
+from harness.execute.failures import classify as classify
+from harness.execute.failures import retry_after_seconds as retry_after_seconds
 from harness.execute.replay import RECORDED_LATENCY
-from harness.execute.streaming import StreamBroken, assemble_chat, assemble_text
+from harness.execute.streaming import assemble_chat, assemble_text
 from harness.grade.base import Output, ToolCall
 from harness.render import SAMPLE_HEADER, Request
 from harness.store import TrialError
@@ -51,18 +55,6 @@ class Completion:
     def outputs(self) -> tuple[Output, ...]:
         """Every choice's output (one unless the request asked for ``n`` > 1)."""
         return self.choices or (Output(self.text, self.tool_calls, self.finish_reason),)
-
-
-class CallFailed(Exception):
-    """A call that produced no completion; ``retryable`` and ``retry_after`` steer the scheduler."""
-
-    def __init__(self, error: TrialError, retryable: bool, retry_after: float | None = None,
-                 connection: bool = False) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.connection = connection  # nothing reached the server: counts towards outage detection
 
 
 class MissingKeyError(HarnessError):
@@ -102,25 +94,32 @@ def make_client(model: ModelSpec, api_key: str, transport: httpx2.AsyncBaseTrans
     )
 
 
-async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> Completion:
-    """Send one request; raise ``CallFailed`` with a classified error on any failure."""
+async def call(client: openai.AsyncOpenAI, request: Request, timeout: float,
+               key_env: str | None = None) -> Completion:
+    """Send one request; raise ``CallFailed`` with a classified error on any failure.
+
+    ``timeout`` is a total deadline for the whole attempt (connect, send, every byte of the answer): the
+    HTTP client's own timeouts apply per read, so a server trickling a byte at a time would never trip
+    them. ``key_env`` names the key's variable in error messages. A ``HarnessError`` raised on the way (a
+    cassette that cannot be written: disk full) is not the trial's fault and stops the run.
+    """
     options: Any = {"headers": {SAMPLE_HEADER: request.sample}, "timeout": timeout}
     holder: dict[str, float] = {}
     token = RECORDED_LATENCY.set(holder)
     try:
-        if request.body.get("stream") is True:
-            completion = await _streamed(client, request, options)
-        elif request.api == "chat":
-            chat = await client.post("/chat/completions", cast_to=ChatCompletion, body=request.body,
-                                     options=options)
-            completion = _from_chat(chat)
-        else:
-            text = await client.post("/completions", cast_to=TextCompletion, body=request.body, options=options)
-            completion = _from_text(text)
+        async with asyncio.timeout(timeout):
+            completion = await _send(client, request, options)
     except CallFailed:
         raise
+    except TimeoutError as exc:
+        raise CallFailed(TrialError("timeout", f"no complete answer within the {timeout:g} s timeout"),
+                         retryable=True) from exc
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded, classified trial error
-        raise classify(exc) from exc
+        stop = next((n for n in cause_chain(exc) if isinstance(n, HarnessError) and not isinstance(n, ReplayMissError)),
+                    None)
+        if stop is not None:
+            raise stop from None
+        raise classify(exc, key_env) from exc
     finally:
         RECORDED_LATENCY.reset(token)
     if "latency_ms" in holder:
@@ -132,6 +131,16 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float) -> 
     return _checked_choices(completion, request)
 
 
+async def _send(client: openai.AsyncOpenAI, request: Request, options: Any) -> Completion:
+    if request.body.get("stream") is True:
+        return await _streamed(client, request, options)
+    if request.api == "chat":
+        chat = await client.post("/chat/completions", cast_to=ChatCompletion, body=request.body, options=options)
+        return _from_chat(chat)
+    text = await client.post("/completions", cast_to=TextCompletion, body=request.body, options=options)
+    return _from_text(text)
+
+
 async def _streamed(client: openai.AsyncOpenAI, request: Request, options: Any) -> Completion:
     started = time.perf_counter()
     chat = request.api == "chat"
@@ -141,11 +150,11 @@ async def _streamed(client: openai.AsyncOpenAI, request: Request, options: Any) 
     try:
         result = await (assemble_chat if chat else assemble_text)(stream, started)
     except (openai.APIConnectionError, httpx2.TransportError) as exc:  # the connection broke mid-stream
-        root = _cause_chain(exc)[-1]
+        root = cause_chain(exc)[-1]
         raise CallFailed(TrialError("stream", f"the stream broke: {type(root).__name__}: {root}"),
                          retryable=True) from exc
     if not result.outputs:
-        raise _bad_response("the stream carried no choices")
+        raise bad_response("the stream carried no choices")
     unfinished = [i for i, out in enumerate(result.outputs) if not out.finish_reason]
     if unfinished:
         # A live stream cut short: never graded as if complete (a recording transport refuses it earlier).
@@ -194,19 +203,23 @@ def _usage(usage: Any) -> dict[str, int]:
     return out
 
 
-def _bad_response(detail: str) -> CallFailed:
-    return CallFailed(TrialError("bad_response", f"malformed response: {detail}"), retryable=True)
+def _no_choices(parsed: Any) -> CallFailed:
+    message = error_in_body(parsed)
+    if message is not None:  # a 200 carrying an error object: the provider's words, not "malformed"
+        return CallFailed(TrialError("server", f"the provider answered 200 with an error: {message}"),
+                          retryable=True)
+    return bad_response("no choices in the completion")
 
 
 def _from_chat(chat: Any) -> Completion:
     choices = getattr(chat, "choices", None)
     if not isinstance(choices, list) or not choices:
-        raise _bad_response("no choices in the completion")
+        raise _no_choices(chat)
     outputs = []
     for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
         message = getattr(choice, "message", None)
         if message is None:
-            raise _bad_response(f"no message in choice {getattr(choice, 'index', 0)}")
+            raise bad_response(f"no message in choice {getattr(choice, 'index', 0)}")
         calls = tuple(
             ToolCall(name=c.function.name, arguments=c.function.arguments or "", id=c.id or "")
             for c in (message.tool_calls or [])
@@ -222,80 +235,7 @@ def _from_chat(chat: Any) -> Completion:
 def _from_text(completion: Any) -> Completion:
     choices = getattr(completion, "choices", None)
     if not isinstance(choices, list) or not choices:
-        raise _bad_response("no choices in the completion")
+        raise _no_choices(completion)
     outputs = [Output(choice.text or "", (), choice.finish_reason)
                for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)]
     return _completion(outputs, _usage(getattr(completion, "usage", None)))
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    node: BaseException | None = exc
-    while node is not None and id(node) not in seen:
-        seen.add(id(node))
-        chain.append(node)
-        node = node.__cause__ or node.__context__
-    return chain
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def _status_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return exc.message
-
-
-def classify(exc: BaseException) -> CallFailed:
-    for node in _cause_chain(exc):
-        if type(node).__name__ == "ReplayMiss":
-            return CallFailed(TrialError("replay_miss", str(node)), retryable=False)
-        if isinstance(node, StreamBroken):
-            return CallFailed(TrialError("stream", str(node)), retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = f"HTTP {status}: {_status_message(exc)}"
-        if status == 429:
-            return CallFailed(TrialError("rate_limit", message, status), True,
-                              retry_after_seconds(exc.response.headers))
-        if status >= 500 or status in (408, 409):
-            return CallFailed(TrialError("server", message, status), True,
-                              retry_after_seconds(exc.response.headers))
-        kind = {401: "auth", 403: "auth", 404: "not_found"}.get(status, "client")
-        return CallFailed(TrialError(kind, message, status), retryable=False)
-    if isinstance(exc, openai.APITimeoutError):
-        return CallFailed(TrialError("timeout", "request timed out"), retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        root = _cause_chain(exc)[-1]
-        detail = f"{type(root).__name__}: {root}" if root is not exc else "connection error"
-        refused = isinstance(root, ConnectionRefusedError | httpx2.ConnectError) or "refused" in detail.lower()
-        return CallFailed(TrialError("connection", detail), retryable=True, connection=refused)
-    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError | AttributeError):
-        return _bad_response(f"{type(exc).__name__}: {exc}")
-    return CallFailed(TrialError("other", f"{type(exc).__name__}: {exc}"), retryable=False)

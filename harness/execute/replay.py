@@ -48,7 +48,9 @@ from harness.execute.cassette import (
     save_all,
     slugify,
 )
+from harness.execute.failures import BadRecording
 from harness.execute.group_commit import GroupCommit
+from harness.execute.limits import cap_response
 from harness.execute.streaming import is_event_stream, read_timed
 
 __all__ = [
@@ -102,6 +104,19 @@ _NOT_RECORDED = frozenset({401, 403, 407, 408, 409, 425, 429})
 
 def is_recordable(status: int) -> bool:
     return status < 500 and status not in _NOT_RECORDED
+
+
+def recording_problem(interaction: Interaction) -> str | None:
+    """What makes a stored answer one no real call gives (a hand edit, a bad merge), or None when it is fine."""
+    if not is_recordable(interaction.status):
+        return f"an HTTP {interaction.status} answer, which is never recorded"
+    content_type = ",".join(v for n, v in interaction.headers if n == "content-type").lower()
+    if 200 <= interaction.status < 300 and (not content_type or "json" in content_type):
+        try:
+            json.loads(interaction.content)
+        except (ValueError, RecursionError):
+            return "a 200 answer whose body is not JSON"
+    return None
 
 
 def _short(text: str, limit: int) -> str:
@@ -182,8 +197,10 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         cassette: Cassette | None,
         mode: RecordMode | str,
         inner: httpx2.AsyncBaseTransport | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
+        self.max_response_bytes = max_response_bytes
         if cassette is None and self.mode is not RecordMode.live:
             raise ValueError(f"record mode {self.mode.value} needs a cassette")
         if inner is None and self.mode is not RecordMode.replay:
@@ -208,6 +225,13 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
         if self.mode is not RecordMode.record:
             found = self.cassette.lookup(key)
             if found is not None:
+                problem = recording_problem(found)
+                if problem is not None:
+                    # Replaying it again would only give the same answer: fail now, naming the cassette.
+                    raise BadRecording(
+                        f"{self.cassette.path}: the recording of {request.method} {path} (sample {sample!r}; "
+                        f"{summarize_body(body)}) [match key {key[:16]}] is {problem}; delete it and record it "
+                        "again with --record record-missing", request=request)
                 self.hits += 1
                 note_recorded(found)
                 return _rebuild(found, request)
@@ -257,7 +281,8 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
     async def _upstream(self, request: httpx2.Request) -> httpx2.Response:
         assert self.inner is not None
         self.upstream_calls += 1
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        return await cap_response(response, self.max_response_bytes, request)
 
     async def aclose(self) -> None:
         try:

@@ -13,7 +13,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.execute.backoff import backoff_delay
 from harness.execute.provider import CallFailed, Completion
@@ -76,6 +76,7 @@ class Scheduler:
         self.sleep = sleep
         self.states = {model: ModelState() for model in concurrency}
         self.report = ExecuteReport()
+        self.waited = 0.0  # seconds all trials together have slept between attempts (the run's budget)
 
     async def run(self, trials: Iterator[Trial]) -> ExecuteReport:
         queues: dict[str, asyncio.Queue[Trial | None]] = {
@@ -130,7 +131,7 @@ class Scheduler:
         if outcome is None:  # the endpoint went down meanwhile: leave the trial for a resume
             self.report.skipped_down += 1
             return
-        if outcome.error is not None and outcome.error.kind == "replay_miss":
+        if outcome.error is not None and outcome.error.kind in ("replay_miss", "bad_recording"):
             self.report.replay_misses.append((trial, outcome.error.message))
             return
         await self.finish(trial, request, outcome)
@@ -138,19 +139,30 @@ class Scheduler:
 
     async def _call_with_retries(self, trial: Trial, request: Request, state: ModelState) -> Attempted | None:
         attempt = 0
+        waited = 0.0  # seconds this trial has slept between attempts
         while True:
             attempt += 1
             started = time.perf_counter()
             try:
                 completion = await self.call(trial, request)
             except CallFailed as failure:
+                if failure.stop_model and state.down is None:
+                    state.down = failure.error.message
+                    self.report.down[trial.model.id] = state.down
                 exhausted = not failure.retryable or attempt >= self.retry.max_attempts
                 self._count_unreachable(trial, state, failure, exhausted)
                 if state.down is not None:
                     return None
                 if exhausted:
                     return Attempted(None, failure.error, attempt, None)
-                await self.sleep(self._delay(attempt, failure.retry_after))
+                delay = self._delay(attempt, failure.retry_after)
+                budget = self._over_budget(waited + delay, delay)
+                if budget is not None:
+                    error = replace(failure.error, message=f"{failure.error.message} ({budget})")
+                    return Attempted(None, error, attempt, None)
+                waited += delay
+                self.waited += delay
+                await self.sleep(delay)
                 continue
             state.consecutive_connection_failures = 0
             state.successes += 1
@@ -176,6 +188,14 @@ class Scheduler:
             history = "none succeeded" if state.successes == 0 else f"after {state.successes} that succeeded"
             state.down = f"{failure.error.message} ({streak} failed calls in a row, {history})"
             self.report.down[trial.model.id] = state.down
+
+    def _over_budget(self, trial_total: float, delay: float) -> str | None:
+        """Why one more wait of ``delay`` s is not allowed (the trial's or the run's retry budget), or None."""
+        if trial_total > self.retry.trial_budget:
+            return f"gave up: retrying would wait more than retry.trial_budget = {self.retry.trial_budget:g} s"
+        if self.waited + delay > self.retry.run_budget:
+            return f"gave up: the run has waited retry.run_budget = {self.retry.run_budget:g} s for retries"
+        return None
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         return backoff_delay(attempt, retry_after, self.retry, self.rng)

@@ -11,7 +11,7 @@ from harness.grade.base import UNANSWERED
 
 # Errors a rerun would only repeat: the provider rejected the request itself (HTTP 400 and the like).
 # Everything else (rate limits, 5xx, timeouts, refused connections, a bad key or URL fixed since) is redone.
-FINAL_ERROR_KINDS = frozenset({"client"})
+FINAL_ERROR_KINDS = frozenset({"client", "too_large"})
 # Where a provider reports its token counts: OpenAI's names first, then those of the Responses-style APIs.
 INPUT_TOKEN_KEYS = ("prompt_tokens", "input_tokens")
 OUTPUT_TOKEN_KEYS = ("completion_tokens", "output_tokens")

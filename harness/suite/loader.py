@@ -20,6 +20,7 @@ from harness.render_parts import is_shorthand
 from harness.suite.cases import LoadContext, build_graders, case_stream, did_you_mean
 from harness.suite.checks import check_base_url, check_key_env, check_no_credentials, check_plain_data
 from harness.suite.model import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     Baseline,
     Case,
     GateSettings,
@@ -155,6 +156,7 @@ def _models(raw: list[Any], key: str, file: str) -> list[ModelSpec]:
             price=_price(m, loc),
             max_concurrency=int(m.get("max_concurrency", 8)),
             timeout=float(m.get("timeout", 60.0)),
+            max_response_bytes=int(m.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
             send_seed=bool(m.get("seed", True)),
             params=plain(m.get("params") or {}),
             batch=bool(m.get("batch", False)),

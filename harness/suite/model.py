@@ -62,6 +62,9 @@ class Price:
                          int(usage.get("cached_tokens", 0)))
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One endpoint-model the suite runs against (or judges with).
@@ -79,6 +82,8 @@ class ModelSpec:
     price: Price | None = None
     max_concurrency: int = 8
     timeout: float = 60.0
+    # The largest answer accepted, in bytes: a bigger one is that trial's error, never stored or recorded.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     send_seed: bool = True
     params: Mapping[str, Any] = field(default_factory=dict)
     batch: bool = False  # send calls that need the API through the provider's Batch API (see docs/batch.md)
@@ -199,6 +204,11 @@ class RetrySettings:
     # An endpoint whose calls all fail to connect this many times in a row is given up on, so an outage
     # ends the run promptly instead of retrying every trial for minutes.
     outage_after: int = 8
+    # The longest Retry-After honoured per wait (a longer one is cut to this), and the most seconds one trial,
+    # and the whole run, may spend waiting between attempts: a server asking for ten minutes cannot stall a run.
+    max_retry_after: float = 60.0
+    trial_budget: float = 300.0
+    run_budget: float = 1800.0
 
 
 @dataclass(frozen=True)

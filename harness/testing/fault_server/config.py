@@ -32,6 +32,10 @@ class Fault(str, Enum):
     MALFORMED = "malformed"
     NO_CHOICES = "no_choices"
     STREAM_BREAK = "stream_break"  # a streamed reply stops half-way (a plain reply: dropped, as ``drop``)
+    SLOW_LORIS = "slow_loris"  # headers at once, then the body one byte every ``trickle_s``
+    HUGE = "huge"  # a valid completion whose text is ``huge_bytes`` long
+    QUOTA = "quota"  # 429 with code insufficient_quota: a billing stop, not a rate limit
+    ERROR_200 = "error_200"  # status 200, but the body is an error object
 
 
 @dataclass
@@ -57,6 +61,9 @@ class FaultConfig:
         retry_after_ms: ``retry-after-ms`` header value on 429 replies; None leaves it out.
         slow_s: How long the ``slow`` fault sleeps before answering normally; meant to exceed the client's
             timeout.
+        trickle_s: The pause between two bytes of a ``slow_loris`` answer: each read is quick, the whole
+            answer takes ages (defeats per-read timeouts).
+        huge_bytes: The length of the text of a ``huge`` answer.
         rules: Substring of the last user message (or prompt) -> fixed reply text; the first match in
             insertion order wins, otherwise the text is echoed.
         tool_call: Answer chat requests with one ``tool_calls`` entry and finish_reason ``"tool_calls"``.
@@ -91,6 +98,8 @@ class FaultConfig:
     retry_after_s: float | None = 1.0
     retry_after_ms: float | None = None
     slow_s: float = 30.0
+    trickle_s: float = 0.3
+    huge_bytes: int = 16 * 1024 * 1024
     rules: dict[str, str] = field(default_factory=dict)
     tool_call: bool = False
     tool_name: str | None = None
@@ -127,7 +136,8 @@ class FaultConfig:
     def to_cli_args(self) -> list[str]:
         """The command-line flags that rebuild this config in process mode (see ``parse_args``)."""
         args = ["--seed", str(self.seed), "--latency-ms", repr(self.latency_ms),
-                "--jitter-ms", repr(self.jitter_ms), "--slow-s", repr(self.slow_s)]
+                "--jitter-ms", repr(self.jitter_ms), "--slow-s", repr(self.slow_s),
+                "--trickle-s", repr(self.trickle_s), "--huge-bytes", str(self.huge_bytes)]
         for fault, p in self.fault_rates.items():
             args += ["--fault", fault.value, repr(p)]
         for path in self.fault_paths:
@@ -184,6 +194,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-retry-after", action="store_const", const=None, dest="retry_after_s")
     p.add_argument("--retry-after-ms", type=float, default=None)
     p.add_argument("--slow-s", type=float, default=30.0)
+    p.add_argument("--trickle-s", type=float, default=0.3)
+    p.add_argument("--huge-bytes", type=int, default=16 * 1024 * 1024)
     p.add_argument("--rule", nargs=2, action="append", default=[], metavar=("SUBSTRING", "REPLY"))
     p.add_argument("--tool-call", action="store_true")
     p.add_argument("--tool-name", default=None)
@@ -216,6 +228,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[FaultConfig, int]:
         retry_after_s=ns.retry_after_s,
         retry_after_ms=ns.retry_after_ms,
         slow_s=ns.slow_s,
+        trickle_s=ns.trickle_s,
+        huge_bytes=ns.huge_bytes,
         rules=dict(ns.rule),
         tool_call=ns.tool_call,
         tool_name=ns.tool_name,

@@ -127,4 +127,26 @@ def write_response(
         f"Connection: {'keep-alive' if keep_alive else 'close'}",
         *(f"{name}: {value}" for name, value in extra_headers),
     ]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+    writer.write(response_head(lines) + body)
+
+
+def response_head(lines: Sequence[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def write_trickle(writer: asyncio.StreamWriter, status: int, body: bytes, content_type: str,
+                        extra_headers: Sequence[tuple[str, str]], interval: float) -> None:
+    """A slow-loris answer: the head at once, then the body one byte per ``interval`` s; closes afterwards."""
+    lines = [
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in extra_headers),
+    ]
+    writer.write(response_head(lines))
+    await writer.drain()
+    for i in range(len(body)):
+        await asyncio.sleep(interval)
+        writer.write(body[i : i + 1])
+        await writer.drain()

@@ -29,6 +29,9 @@ _ERROR_FAULTS: dict[Fault, tuple[int, str, str | None, str]] = {
     Fault.BAD_REQUEST: (400, "invalid_request_error", "invalid_request", "Invalid request (injected)."),
     Fault.UNAUTHORIZED: (401, "invalid_request_error", "invalid_api_key", "Incorrect API key (injected)."),
     Fault.NOT_FOUND: (404, "invalid_request_error", "model_not_found", "No such model (injected)."),
+    Fault.QUOTA: (429, "insufficient_quota", "insufficient_quota",
+                  "You exceeded your current quota, please check your plan and billing details (injected)."),
+    Fault.ERROR_200: (200, "server_error", "upstream_error", "The upstream model is overloaded (injected)."),
 }
 
 Reply = tuple[int, bytes, str, list[tuple[str, str]]]  # status, body, content type, extra headers
@@ -99,6 +102,11 @@ def respond(config: FaultConfig, request: Request, fault: Fault | None, key: byt
         return status, error_body(message, type_, code), "application/json", headers
     if fault is Fault.MALFORMED:
         return 200, _TRUNCATED_JSON, "application/json", headers
+    if fault is Fault.HUGE:
+        message = {"role": "assistant", "content": "x" * config.huge_bytes}
+        body = {"id": "huge-" + key.hex()[:16], "object": "chat.completion", "created": int(time.time()),
+                "model": DEFAULT_MODELS[0], "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+        return 200, json.dumps(body).encode(), "application/json", headers
     if fault is Fault.NO_CHOICES:
         body = {"id": "nochoices-" + key.hex()[:16], "object": "chat.completion", "created": int(time.time())}
         return 200, json.dumps(body).encode(), "application/json", headers

@@ -11,7 +11,7 @@ from typing import Any
 
 from .batches import BatchStore
 from .config import HOST, SAMPLE_HEADER, Fault, FaultConfig
-from .http1 import MAX_HEAD, HttpError, Request, read_request, write_response
+from .http1 import MAX_HEAD, HttpError, Request, read_request, write_response, write_trickle
 from .replies import choose_fault, digest, error_body, respond, unit
 from .sse import write_stream
 
@@ -190,6 +190,9 @@ class App:
         if streamed:
             events = [event + b"\n\n" for event in body.split(b"\n\n") if event]
             return await write_stream(writer, events, request.keep_alive, headers, config, fault)
+        if fault is Fault.SLOW_LORIS:
+            await write_trickle(writer, status, body, content_type, headers, config.trickle_s)
+            return False
         write_response(writer, status, body, request.keep_alive, content_type, headers)
         await writer.drain()
         return request.keep_alive
