@@ -68,3 +68,8 @@ class RunIncompleteError(HarnessError):
     """The run could not finish: provider errors after retries. Finished trials are kept."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class StorageError(RunIncompleteError):
+    """A results, manifest or cassette file could not be written (a full disk): the run stops (exit 4) with
+    nothing half-written; finished trials and their recordings are kept, and a resume continues."""

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import shlex
 import signal
 import time
 from collections import Counter
@@ -20,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.execute.batch.runner import BatchOptions, BatchRunner, is_deferred
 from harness.execute.clients import ClientPool, choose_modes
 from harness.execute.progress import RunProgress
@@ -32,16 +33,18 @@ from harness.grade.runner import combine, grade_output
 from harness.history.gitinfo import git_info
 from harness.plan import Shard, Trial, iter_trials
 from harness.render import Request, case_vars, render_request
+from harness.resume_rule import check_resume, resume_done_ids, suite_inputs
 from harness.store import (
+    MANIFEST_FILE,
     RESULTS_FILE,
     GradeRecord,
     Manifest,
     ResultsWriter,
     RunLock,
+    SpaceReserve,
     TrialError,
     TrialResult,
     choice_id,
-    prepare_resume,
     run_dir,
 )
 from harness.suite.model import Suite
@@ -143,12 +146,20 @@ def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path)
     # Ids only (not trials), so memory stays small; a set also stops a plan that yields one id twice
     # (say, a temperature listed twice) from running and storing that trial twice.
     planned_ids = {t.id for t in iter_trials(suite, **filters)}
-    done_ids = prepare_resume(directory / RESULTS_FILE, planned_ids) & planned_ids if options.resume else set()
+    done_ids: set[str] = set()
+    notes: list[str] = []
+    if options.resume:
+        if (directory / MANIFEST_FILE).exists():
+            old = Manifest.read(directory)
+            check_resume(suite, old.suite_hash, old.inputs, directory, _fresh_run_command(suite, options))
+        done_ids, notes = resume_done_ids(suite, directory / RESULTS_FILE, planned_ids, modes,
+                                          cassettes_root(suite, options.cassettes_root))
     manifest = _new_manifest(suite, options, run_id, modes, len(planned_ids))
     manifest.write(directory)
     outcome = RunOutcome(suite, run_id, directory, manifest, ExecuteReport(), modes, len(planned_ids),
-                         len(done_ids), options=options)
+                         len(done_ids), options=options, notes=notes)
     trials = _pending(iter_trials(suite, **filters), done_ids)
+    reserve = SpaceReserve(directory).__enter__()
     try:
         with _sigterm_as_ctrl_c():
             outcome.execute = asyncio.run(_execute(suite, options, modes, trials, outcome, done_ids))
@@ -156,10 +167,17 @@ def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path)
         outcome.interrupted = True
     finally:
         with _sigint_deferred() as deferred:
-            _finish_manifest(outcome)
+            _finish_manifest(outcome, reserve)
     if deferred and not outcome.interrupted:
         raise KeyboardInterrupt
     return outcome
+
+
+def _fresh_run_command(suite: Suite, options: RunOptions) -> str:
+    words = ["harness", "run", str(suite.path)] + (["--record", options.record] if options.record else [])
+    if options.reports_root != RunOptions().reports_root:
+        words += ["--reports", str(options.reports_root)]
+    return shlex.join(words)
 
 
 def _new_manifest(suite: Suite, options: RunOptions, run_id: str, modes: dict[str, str], planned: int) -> Manifest:
@@ -170,6 +188,7 @@ def _new_manifest(suite: Suite, options: RunOptions, run_id: str, modes: dict[st
         prompts=[p for p in suite.prompts if not options.prompts or p in options.prompts],
         temperatures=list(suite.temperatures), repeats=suite.repeats, trials_planned=planned,
         started_at=time.time(), shard=str(options.shard) if options.shard else None, git=git_info(suite.dir),
+        inputs=suite_inputs(suite),
         settings={"baseline": vars(suite.baseline), "gate": {"metrics": list(suite.gate.metrics),
                   "margin": suite.gate.margin, "tolerance": suite.gate.tolerance, "mode": suite.gate.mode}},
     )
@@ -234,7 +253,7 @@ def _sigint_deferred() -> Iterator[list[int]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _finish_manifest(outcome: RunOutcome) -> None:
+def _finish_manifest(outcome: RunOutcome, reserve: SpaceReserve) -> None:
     manifest = outcome.manifest
     manifest.finished_at = time.time()
     # Counted as trials were stored (not by re-reading the file): ids are unique within the plan, and a
@@ -246,7 +265,17 @@ def _finish_manifest(outcome: RunOutcome) -> None:
         manifest.status = "incomplete"
     else:
         manifest.status = "complete" if manifest.trials_done >= manifest.trials_planned else "incomplete"
-    manifest.write(outcome.directory)
+    try:
+        manifest.write(outcome.directory)
+    except OSError:
+        reserve.release()  # the disk is full: the space held back since the start is for this write
+        try:
+            manifest.write(outcome.directory)
+        except OSError as exc:
+            raise StorageError(f"cannot write {outcome.directory / MANIFEST_FILE}: {exc.strerror or exc}; "
+                               "`harness report` reads the run's true state from its results") from None
+    finally:
+        reserve.release()
 
 
 async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], trials: Iterator[Trial],
@@ -334,23 +363,27 @@ async def grade_trial(suite: Suite, trial: Trial, request: Request, attempted: A
         price = price.for_batch()
     cost = price.usage_cost(usage) if price is not None else None
     share = None if cost is None else cost / len(outputs)
-    records = []
-    for index, output in enumerate(outputs):
-        grades: list[Grade] = []
-        passed: bool | None = None
-        score: float | None = None
-        error = attempted.error
-        if output is not None:
-            try:
-                grades, passed, score = await _grade(suite, trial, request, output, completion, services)
-            except HarnessError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - recorded as the choice's error, see the docstring
-                grades, passed, score = [], None, None
-                error = TrialError("grading", f"{type(exc).__name__}: {exc}")
-        records.append(_record(trial, request, attempted, index, output, grades, passed, score, error,
-                               usage if index == 0 else {}, share))
-    return records
+    return [await grade_choice(suite, trial, request, attempted, index, output, usage if index == 0 else {}, share,
+                               services) for index, output in enumerate(outputs)]
+
+
+async def grade_choice(suite: Suite, trial: Trial, request: Request, attempted: Attempted, index: int,
+                       output: Output | None, usage: dict[str, int], cost: float | None,
+                       services: dict[str, object]) -> TrialResult:
+    """Grade one choice's output (if any) and build its record; see ``grade_trial``."""
+    grades: list[Grade] = []
+    passed: bool | None = None
+    score: float | None = None
+    error = attempted.error
+    if output is not None:
+        try:
+            grades, passed, score = await _grade(suite, trial, request, output, attempted.completion, services)
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as the choice's error, see grade_trial
+            grades, passed, score = [], None, None
+            error = TrialError("grading", f"{type(exc).__name__}: {exc}")
+    return _record(trial, request, attempted, index, output, grades, passed, score, error, usage, cost)
 
 
 def _record(trial: Trial, request: Request, attempted: Attempted, index: int, output: Output | None,

@@ -27,7 +27,7 @@ from openai import AsyncOpenAI
 from vcr.request import Request as VcrRequest
 from vcr.serializers import jsonserializer
 
-from harness.errors import EXIT_REPLAY_MISS, ReplayMissError
+from harness.errors import EXIT_REPLAY_MISS, ReplayMissError, StorageError
 from harness.execute import cassette as cassette_module
 from harness.execute.replay import (
     Cassette,
@@ -645,7 +645,7 @@ def test_save_is_atomic_when_the_write_fails(tmp_path: Path, stub: StubServer,
     async def go() -> None:
         await ask(client, "c")
         monkeypatch.setattr(cassette_module.os, "replace", broken_replace)
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(StorageError, match="disk full"):
             await client.close()
 
     asyncio.run(go())

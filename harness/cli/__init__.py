@@ -27,6 +27,7 @@ COMMANDS = {
     "cassettes": "cassettes",
     "calibrate": "calibrate",
     "merge": "merge",
+    "regrade": "regrade",
     "history": "history",
     "view": "view",
     "batch": "batch",

@@ -78,7 +78,9 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = 
         code = EXIT_REPLAY_MISS
     if outcome.execute.down or outcome.execute.skipped_down:
         for model, why in outcome.execute.down.items():
-            click.echo(f"\nmodel {model}: gave up: {why}", err=True)
+            # A rejected key or an exhausted quota is not an outage: the message says which, and names the key.
+            reachable = outcome.execute.down_kinds.get(model, "connection") in ("auth", "quota")
+            click.echo(f"\nmodel {model} {'gave up' if reachable else 'unreachable, gave up'}: {why}", err=True)
         click.echo(f"{outcome.execute.skipped_down} trial(s) not run. When the endpoint is back:\n"
                    f"  {resume_command(outcome)}", err=True)
         code = max(code, EXIT_INCOMPLETE)

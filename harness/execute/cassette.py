@@ -37,7 +37,7 @@ from pathlib import Path
 from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import jsonserializer
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.execute import journal
 from harness.execute.interaction import (
     BATCH_HEADER,
@@ -138,7 +138,7 @@ class Cassette:
             if pending:
                 # A run was killed before saving: fold its journal into the file now. A read-only checkout
                 # (a CI replay) cannot, and needs not: the index already holds the journal's recordings.
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(StorageError):
                     self.save()
 
     def _read_file(self) -> dict[str, Interaction]:
@@ -251,9 +251,13 @@ class Cassette:
                     new[item.key] = item
             if not new:
                 return 0
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with locked(self.path.parent):
-                before, after = journal.append(self.journal, list(new.values()))
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with locked(self.path.parent):
+                    before, after = journal.append(self.journal, list(new.values()))
+            except OSError as exc:
+                raise StorageError(f"cannot record into {self.journal}: {exc.strerror or exc}; the trial is not "
+                                   "stored either. Free some space and resume the run") from None
             # Another process's lines in between: unknown to this index until the next look at the disk.
             self._journal_seen = after if before == self._journal_seen else -1
             self._index.update(new)
@@ -265,7 +269,10 @@ class Cassette:
 
     def flush(self) -> None:
         """Flush the journal to disk (what ``record(..., sync=False)`` leaves to its caller)."""
-        journal.sync(self.journal)
+        try:
+            journal.sync(self.journal)
+        except OSError as exc:
+            raise StorageError(f"cannot flush {self.journal} to disk: {exc.strerror or exc}") from None
 
     def prune(self, keep: Iterable[str]) -> int:
         """Drop every interaction whose key is not in ``keep``; return how many were dropped."""
@@ -297,21 +304,29 @@ class Cassette:
             if not (self._index or self._dropped or self.path.exists() or self.journal.exists()):
                 self._saved_generation = generation
                 return False
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with locked(self.path.parent):
-                merged, journaled = self._disk_view()
-                if not journaled and not self._dropped and self.path.exists():
-                    self._index = merged
-                    self._saved_generation = generation
-                    return False
-                _atomic_write(self.path, _dumps([item for _, item in sorted(merged.items())]))
-                journal.remove(self.journal)
-                self._file_state = _file_state(self.path)
-                self._journal_seen = 0
-            self._index = merged
-            self._dropped.clear()
-            self._saved_generation = generation
-            return True
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with locked(self.path.parent):
+                    return self._merge_and_write(generation)
+            except OSError as exc:
+                raise StorageError(f"cannot save {self.path}: {exc.strerror or exc}. Its recordings are kept in "
+                                   f"{self.journal.name} and merged on the next run") from None
+
+    def _merge_and_write(self, generation: int) -> bool:
+        """``save`` under both locks."""
+        merged, journaled = self._disk_view()
+        if journaled or self._dropped or not self.path.exists():
+            _atomic_write(self.path, _dumps([item for _, item in sorted(merged.items())]))
+            journal.remove(self.journal)
+            self._file_state = _file_state(self.path)
+            self._journal_seen = 0
+            written = True
+        else:
+            written = False
+        self._index = merged
+        self._dropped.clear()
+        self._saved_generation = generation
+        return written
 
 
 def _file_state(path: Path) -> tuple[int, int, int] | None:

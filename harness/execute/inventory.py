@@ -77,6 +77,26 @@ def inventory(suite: Suite, cassettes_root: Path) -> list[ModelInventory]:
     return out
 
 
+def unrecorded(suite: Suite, cassettes_root: Path, trial_ids: set[str], model_ids: set[str]) -> set[str]:
+    """Of the stored trials ``trial_ids`` of models ``model_ids``, those whose call has no recording in their
+    cassette (a journal lost, a run from before the journal existed): a resume records them again. A tool
+    round trip is checked by its first request."""
+    found: set[str] = set()
+    clients: dict[str, openai.AsyncOpenAI] = {}
+    for trial in iter_trials(suite, models=sorted(model_ids)):
+        if trial.id not in trial_ids:
+            continue
+        model = trial.model
+        client = clients.get(model.id)
+        if client is None:
+            client = clients[model.id] = make_client(model, NO_KEY_PLACEHOLDER, None, 1)
+        cassette = open_cassette(cassette_path(cassettes_root, suite.name, model.id))
+        request = render_request(suite, trial.prompt, model, trial.case, trial.temperature, trial.repeat)
+        if cassette.lookup(request_key(client, request)) is None:
+            found.add(trial.id)
+    return found
+
+
 class _Unrecorded(Exception):
     pass
 

@@ -50,6 +50,7 @@ class ExecuteReport:
     skipped_down: int = 0
     replay_misses: list[tuple[Trial, str]] = field(default_factory=list)
     down: dict[str, str] = field(default_factory=dict)
+    down_kinds: dict[str, str] = field(default_factory=dict)  # the error kind that made each model give up
 
 
 class Scheduler:
@@ -149,6 +150,7 @@ class Scheduler:
                 if failure.stop_model and state.down is None:
                     state.down = failure.error.message
                     self.report.down[trial.model.id] = state.down
+                    self.report.down_kinds[trial.model.id] = failure.error.kind
                 exhausted = not failure.retryable or attempt >= self.retry.max_attempts
                 self._count_unreachable(trial, state, failure, exhausted)
                 if state.down is not None:
@@ -188,6 +190,7 @@ class Scheduler:
             history = "none succeeded" if state.successes == 0 else f"after {state.successes} that succeeded"
             state.down = f"{failure.error.message} ({streak} failed calls in a row, {history})"
             self.report.down[trial.model.id] = state.down
+            self.report.down_kinds[trial.model.id] = failure.error.kind
 
     def _over_budget(self, trial_total: float, delay: float) -> str | None:
         """Why one more wait of ``delay`` s is not allowed (the trial's or the run's retry budget), or None."""

@@ -10,7 +10,14 @@ Modules: ``records`` (what one trial recorded), ``compact`` (its compact form, f
 """
 
 from harness.store.compact import CompactResult, TrialRecord, compact, read_compact_results
-from harness.store.files import RunInUseError, RunLock, atomic_file, remove_stale_temporaries, write_atomic
+from harness.store.files import (
+    RunInUseError,
+    RunLock,
+    SpaceReserve,
+    atomic_file,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from harness.store.manifest import MANIFEST_FILE, Manifest, ManifestError
 from harness.store.records import (
     FINAL_ERROR_KINDS,
@@ -49,6 +56,7 @@ __all__ = [
     "ResultsWriter",
     "RunInUseError",
     "RunLock",
+    "SpaceReserve",
     "TrialError",
     "TrialOutcome",
     "TrialRecord",

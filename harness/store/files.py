@@ -101,6 +101,38 @@ def locked(path: Path, *, wait: bool = True) -> Iterator[bool]:
         os.close(fd)  # closing releases the lock
 
 
+class SpaceReserve:
+    """A little disk space held back for the end of a run (a hidden file in the run folder).
+
+    When the disk fills up mid-run, the final manifest still has to be written, or it would say "running"
+    forever: releasing the reserve makes room for it. Best effort: with no space even at the start there is
+    nothing to hold back.
+    """
+
+    NAME = ".reserve"
+
+    def __init__(self, directory: Path, size: int = 64 * 1024) -> None:
+        self.path = directory / self.NAME
+        self.size = size
+
+    def __enter__(self) -> SpaceReserve:
+        try:
+            with self.path.open("wb") as fh:
+                fh.write(bytes(self.size))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            self.release()
+        return self
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class RunLock:
     """An exclusive lock on a run folder while a process writes to it (``fcntl.flock``, POSIX only).
 

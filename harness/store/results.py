@@ -12,9 +12,8 @@ import os
 import re
 from collections.abc import Container, Iterator
 from pathlib import Path
-from typing import IO
 
-from harness.errors import HarnessError, RunIncompleteError
+from harness.errors import HarnessError, RunIncompleteError, StorageError
 from harness.store.files import atomic_file, remove_stale_temporaries
 from harness.store.manifest import MANIFEST_FILE
 from harness.store.records import TrialResult, request_id
@@ -69,14 +68,14 @@ def finished_ids(path: Path) -> set[str]:
     return {r.trial_id for r in read_results(path) if r.finished}
 
 
-def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
+def prepare_resume(path: Path, planned: Container[str], redo: Container[str] = ()) -> set[str]:
     """Make a results file ready for a resume; return the ids of the trials it need not run again.
 
     Records of planned trials that will be redone (an error worth retrying) are dropped, as are a torn last
     line, corrupt lines and repeated ids, so after the resume every trial id occurs exactly once. Records
     of trials outside ``planned`` (another ``--model`` filter, say) are kept as they are. The file is
     rewritten atomically, and only when something has to go; leftover temporary files of a killed run are
-    removed.
+    removed. Trials in ``redo`` (finished, but their recording is lost) are dropped too, to be run again.
     """
     remove_stale_temporaries(path.parent, (RESULTS_FILE, MANIFEST_FILE))
     if not path.exists():
@@ -91,6 +90,7 @@ def prepare_resume(path: Path, planned: Container[str]) -> set[str]:
             wanted = (
                 record is not None and record.trial_id not in kept
                 and (record.finished or record.trial_id not in planned)
+                and request_id(record.trial_id) not in redo
             )
             if wanted:
                 kept.add(record.trial_id)  # type: ignore[union-attr]
@@ -128,9 +128,11 @@ def _rewrite_keeping(path: Path, keep: list[bool]) -> None:
 
 
 class ResultsWriter:
-    """Appends one line per trial and flushes it to the OS at once.
+    """Appends one line per trial and hands it to the OS at once (one ``write`` call, no buffer).
 
-    On open, a torn last line left by a kill is cut off so the file stays valid JSON Lines.
+    On open, a torn last line left by a kill is cut off so the file stays valid JSON Lines. A write that
+    fails (a full disk) is taken back whole, so the file never ends in half a line, and stops the run with
+    a message (exit 4); a resume redoes that trial once there is space again.
     """
 
     def __init__(self, path: Path, fsync: bool = False) -> None:
@@ -138,29 +140,39 @@ class ResultsWriter:
         self.fsync = fsync
         path.parent.mkdir(parents=True, exist_ok=True)
         _truncate_torn_tail(path)
-        self._fh: IO[str] = path.open("a", encoding="utf-8")
+        # 0666 minus the umask: the harness's one permission rule for new files (store.files.file_mode).
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
 
     def write(self, result: TrialResult) -> None:
         self.write_request([result])
 
     def write_request(self, results: list[TrialResult]) -> None:
         """The records of one request's choices in one write, choice 0 last (see ``records.choice_id``)."""
+        if self._fd is None:
+            raise RunIncompleteError(f"cannot write {self.path}: the writer is closed")
         ordered = sorted(results, key=lambda r: -r.choice)
+        data = memoryview("".join(r.to_json() + "\n" for r in ordered).encode("utf-8"))
+        size = os.fstat(self._fd).st_size
         try:
-            self._fh.write("".join(r.to_json() + "\n" for r in ordered))
-            self._fh.flush()
+            while data:
+                data = data[os.write(self._fd, data):]
             if self.fsync:
-                os.fsync(self._fh.fileno())
+                os.fsync(self._fd)
         except OSError as exc:  # a full disk or a vanished folder: stop the run with a message, not a trace
-            raise RunIncompleteError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise StorageError(f"cannot write {self.path}: {exc.strerror or exc}. Finished trials are kept; "
+                               "free some space and resume the run") from None
 
     def close(self) -> None:
         # A failing disk was already reported by ``write``; closing must not raise over that report.
+        if self._fd is None:
+            return
         with contextlib.suppress(OSError):
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            os.fsync(self._fd)
         with contextlib.suppress(OSError):
-            self._fh.close()
+            os.close(self._fd)
+        self._fd = None
 
     def __enter__(self) -> ResultsWriter:
         return self
