@@ -29,7 +29,9 @@ def suite_inputs(suite: Suite) -> dict[str, Any]:
         cases.update(case.fingerprint.encode())
         cases.update(fingerprint([dict(g.raw) for g in case.graders]).encode())
     files = {}
-    for path in suite.files:
+    # The suite file itself is covered part by part above: an edit that changes no part (a comment, the
+    # base_url of a model that moved) must not block a resume.
+    for path in (p for p in suite.files if p.resolve() != suite.path.resolve()):
         try:
             files[_relative(path, suite.root)] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         except OSError:
@@ -53,9 +55,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """Human words for each part that differs between two ``suite_inputs``."""
-    if not before:
-        return ["the suite (this run predates per-part fingerprints, so which part is unknown)"]
+    """Human words for each part that differs between two ``suite_inputs`` (empty: nothing that matters)."""
     changes = []
     for part in ("prompts", "models"):
         old, new = before.get(part) or {}, now.get(part) or {}
@@ -71,14 +71,24 @@ def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     edited = sorted(name for name in set(old_files) | set(new_files) if old_files.get(name) != new_files.get(name))
     if edited:
         changes.append("files changed: " + ", ".join(edited))
-    return changes or ["the suite's content"]
+    return changes
 
 
 def check_resume(suite: Suite, old_hash: str, old_inputs: dict[str, Any], run_dir: Path, run_command: str) -> None:
-    """Refuse a resume when the suite differs from the run's; ``run_command`` is a fresh run of the suite."""
+    """Refuse a resume when the suite differs from the run's; ``run_command`` is a fresh run of the suite.
+
+    Compared part by part when the run recorded its parts (so moving a model's ``base_url``, which is not part
+    of any trial's identity, is fine); by the whole suite's hash for runs from before that.
+    """
     if old_hash == suite.hash:
         return
-    changes = "\n".join(f"  - {c}" for c in what_changed(old_inputs, suite_inputs(suite)))
+    if old_inputs:
+        found = what_changed(old_inputs, suite_inputs(suite))
+        if not found:
+            return
+    else:
+        found = ["the suite (this run predates per-part fingerprints, so which part is unknown)"]
+    changes = "\n".join(f"  - {c}" for c in found)
     raise SuiteChangedError(
         f"cannot resume {run_dir}: the suite changed since this run started, and a resume would mix results of "
         f"two versions of it:\n{changes}\n"

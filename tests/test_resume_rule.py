@@ -55,7 +55,7 @@ def test_resume_refuses_a_changed_grader_and_regrade_makes_a_new_run(tmp_path: P
 
     code, err = run(tmp_path, suite, "--record", "record-missing", "--resume", "old")
     assert code == EXIT_USAGE
-    assert "graders changed" in err and "suite.yaml" in err
+    assert "graders changed" in err
     assert "harness run" in err and "harness regrade" in err
     assert (old_dir / RESULTS_FILE).read_bytes() == before  # the old run is untouched
     assert (old_dir / "manifest.json").read_bytes() == manifest_before
