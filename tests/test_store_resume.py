@@ -146,29 +146,28 @@ def test_writer_flushes_every_line_at_once(tmp_path: Path) -> None:
         writer.close()
 
 
-def test_a_failing_disk_stops_the_run_with_a_message(tmp_path: Path) -> None:
+def test_a_failing_disk_stops_the_run_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
     path = tmp_path / "results.jsonl"
     writer = ResultsWriter(path)
-    writer._fh.close()
+    writer.write(result("a"))
+    real_write = os.write
 
-    class Full:
-        def write(self, text: str) -> int:
-            raise OSError(28, "No space left on device")
+    def half_then_full(fd: int, data: bytes) -> int:
+        # Half the line reaches the file, then the disk is full: the half must not stay.
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
 
-        def flush(self) -> None:
-            pass
-
-        def fileno(self) -> int:
-            raise OSError(9, "closed")
-
-        def close(self) -> None:
-            pass
-
-    writer._fh = Full()  # type: ignore[assignment]
+    monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(RunIncompleteError, match="No space left on device") as info:
-        writer.write(result("a"))
+        writer.write(result("b"))
+    monkeypatch.undo()
     assert info.value.exit_code == EXIT_INCOMPLETE
     assert str(path) in str(info.value)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 1 and lines[0].endswith(b"\n")  # only the whole first line
+    writer.close()
 
 
 def test_a_run_folder_is_written_by_one_process_at_a_time(tmp_path: Path) -> None:

@@ -52,7 +52,8 @@ def print_run_summary(outcome: RunOutcome, formats: Sequence[str], wide: bool = 
                    err=True)
     misses = outcome.execute.replay_misses
     if misses:
-        click.echo(f"\nreplay miss: {len(misses)} trial(s) have no usable recording in cassettes/:", err=True)
+        click.echo(f"\nreplay miss: {len(misses)} trial(s) have no recording in cassettes/ that can be replayed:",
+                   err=True)
         for trial, why in misses[:MAX_LISTED]:
             # A recording that is there but unusable (a 5xx, a body that is not JSON) says which and where.
             detail = "" if why.startswith("no recording") else f": {why}"
