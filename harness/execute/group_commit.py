@@ -32,6 +32,8 @@ class GroupCommit:
 
     async def synced(self) -> None:
         target = self._written
+        if self._running is not None and self._running.get_loop() is not asyncio.get_running_loop():
+            self._running = None  # left by a loop that ended mid-flush (an interrupted run): start afresh
         while self._synced < target:
             if self._running is None:
                 # Covers every write counted so far: each of them returned before this flush starts.
