@@ -32,9 +32,11 @@ def test_readme_main_command_replays_examples_offline(tmp_path: Path) -> None:
         for run in suite_dir.iterdir():
             manifest = json.loads((run / "manifest.json").read_text())
             assert manifest["status"] == "complete", (suite_dir.name, manifest)
-            lines = (run / "results.jsonl").read_text().splitlines()
-            assert len(lines) == manifest["trials_planned"] > 0
-            assert all(json.loads(line)["error"] is None for line in lines)
+            records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+            # With `n` choices a request stores one record per choice (`<trial id>~i`); each trial is there once.
+            trials = [r for r in records if not r.get("choice")]
+            assert len(trials) == len({r["trial_id"] for r in trials}) == manifest["trials_planned"] > 0
+            assert all(r["error"] is None for r in records)
     assert "pass rate" in done.stdout and " vs " in done.stdout.splitlines()[2]  # the table, the headline first
     # `run` prints the compact summary: variants and comparison verdicts; the full report is one command away.
     assert "Comparisons against the baseline" in done.stdout and "Flakiness" not in done.stdout

@@ -76,8 +76,10 @@ def test_thousand_trials_under_mixed_faults_each_end_exactly_once(server: FaultS
         fault_rates={Fault.RATE_LIMIT: 0.20, Fault.SERVER_ERROR: 0.10, Fault.DROP: 0.05, Fault.MALFORMED: 0.02,
                      Fault.SLOW: 0.02},
     )
-    suite = write_suite(tmp_path, server.base_url, 250, temperatures="[0.0, 0.7]", repeats=2, timeout=0.3,
+    suite = write_suite(tmp_path, server.base_url, 250, temperatures="[0.0, 0.7]", repeats=2, timeout=1.0,
                         concurrency=16, failing_every=5)
+    # The deadline is whole-attempt (connect included) and well under the slow fault's 2 s: a tighter one lets a
+    # loaded machine time out attempts before they reach the server, which would break the exact count below.
     outcome = run(suite, tmp_path)
 
     lines = stored_lines(outcome)

@@ -77,7 +77,10 @@ def json_report(run: Path) -> dict[str, Any]:
 
 def without_latency(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: without_latency(v) for k, v in value.items() if "latency" not in k and k != "finished_at"}
+        # Throughput (tokens per second) and time to first token are measured like latency: they vary live.
+        timed = ("latency", "tokens_per_s", "ttft")
+        return {k: without_latency(v) for k, v in value.items()
+                if not any(t in k for t in timed) and k != "finished_at"}
     if isinstance(value, list):
         return [without_latency(v) for v in value]
     return value
