@@ -1,4 +1,4 @@
-"""The gate stage: decide whether a candidate regressed against its baseline (STATISTICS.md §7–§8).
+"""The gate stage: decide whether a candidate regressed against its baseline (docs/gating.md).
 
 A gate invocation acts on every comparison it gates at once, so Holm runs over all of them: every metric
 of every suite, whether the baseline is another variant of the same run (the suite's ``baseline:``) or a
@@ -401,7 +401,7 @@ def decide(items: Sequence[GatedComparison], fail_on_warn: bool = False,
     warnings = [
         f"{i.name}: strict non-inferiority needs about {i.comparison.required_cases} cases to show "
         f"no drop larger than the margin, and this suite has {i.comparison.n_cases}; below that it BLOCKs most "
-        "unchanged prompts (STATISTICS.md §8.3)"
+        "unchanged prompts (see docs/gating.md, strict non-inferiority)"
         for i in final
         if i.non_inferiority and i.comparison.required_cases is not None
         and i.comparison.n_cases < i.comparison.required_cases

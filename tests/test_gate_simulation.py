@@ -1,4 +1,4 @@
-"""Monte-Carlo check of the gate's error rates (STATISTICS.md §8, §10 E), seeded and vectorised.
+"""Monte-Carlo check of the gate's error rates (docs/gating.md), seeded and vectorised.
 
 Per-case outcomes come from a latent model: case i passes with probability p_i ~ Beta(mean μ, a + b = 2), so
 cases differ a lot in difficulty (outcomes of two variants on a case are correlated, as in real suites).

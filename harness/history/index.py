@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.history.digest import RunDigest, digest_run, folder_stamp
 from harness.store import MANIFEST_FILE
+from harness.store.files import locked
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 1
@@ -95,7 +96,7 @@ class HistoryIndex:
 
     def _recreate(self, why: str) -> sqlite3.Connection:
         """Replace a broken index by an empty one, once even when several processes find it broken at once."""
-        with _file_lock(self.root / (INDEX_FILE + ".lock")):
+        with locked(self.root / (INDEX_FILE + ".lock")):
             try:  # another process may have rebuilt it while this one waited for the lock
                 return self._connect()
             except sqlite3.DatabaseError as exc:
@@ -235,15 +236,3 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 def _is_contention(exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks (Windows): a concurrent rebuild only repeats work
-        yield
-        return
-    with path.open("ab") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        yield

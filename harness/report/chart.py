@@ -2,7 +2,7 @@
 
 x: mean cost per 1,000 cases (tokens per case when no model has a price), y: quality with its 95% interval; the
 nominal front is joined by a dashed step line, significantly dominated variants are hollow, variants off the
-front but not significantly dominated are grey: shown, never hidden (STATISTICS.md §9.3).
+front but not significantly dominated are grey: shown, never hidden (docs/statistics.md).
 """
 
 from __future__ import annotations

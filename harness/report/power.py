@@ -1,6 +1,6 @@
 """``harness power``: how many cases or repeats it takes to detect a drop, from a pilot run or assumed rates.
 
-Planning model (STATISTICS.md §8.4): per-case differences d_i between a future candidate and the baseline
+Planning model (docs/statistics.md, power): per-case differences d_i between a future candidate and the baseline
 have variance ω² + σ²_w/k_new + σ²_w/k_base. From a single-variant pilot with repeats, σ²_w (within-case)
 and the between-case variance τ² come from the variance components; a candidate whose per-case pass rates
 correlate φ with the baseline's gives ω² = 2τ²(1 − φ). Without repeats the pilot cannot separate the two,

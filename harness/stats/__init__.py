@@ -1,5 +1,5 @@
-"""Statistics for eval results (spec: STATISTICS.md): intervals, flakiness, paired comparisons, power,
-cost/latency, the gate rule, and per-variant summaries built from stored trials."""
+"""Statistics for eval results (described for users in docs/statistics.md): intervals, flakiness, paired
+comparisons, power, cost/latency, the gate rule, and per-variant summaries built from stored trials."""
 
 from harness.stats.comparison import Comparison, apply_holm, compare, compare_runs
 from harness.stats.costlat import (

@@ -9,7 +9,7 @@ Per level: accuracy, Cohen's kappa (plus quadratic-weighted kappa on numeric sca
 and, per human category, how often the judge agreed, each with a 95% interval. Accuracy and per-category
 agreement use the hybrid Wilson / Clopper–Pearson interval (``pass_rate_ci``) when each case gives one pair,
 and the clustered eff-n Wilson interval when repeats or several variants give a case several pairs (the case
-is the unit of inference, STATISTICS.md §1); kappa uses a BCa bootstrap over cases (``harness.stats.kappa``
+is the unit of inference, docs/statistics.md); kappa uses a BCa bootstrap over cases (``harness.stats.kappa``
 says why).
 """
 

@@ -1,7 +1,7 @@
 """Several samples per case (``n`` choices per request, and repeats): pass@k, majority vote, cost per sample.
 
 Choices of one request and repeats of one case are all samples of the case, so every number here takes the
-case as the unit: per-case values first, then an interval over cases (STATISTICS.md's clustering).
+case as the unit: per-case values first, then an interval over cases (the clustering described in docs/statistics.md).
 
 - **pass@k**: the chance that at least one of k samples passes, with the unbiased estimator of Chen et al.
   (2021, "Evaluating Large Language Models Trained on Code"): with n samples of which c pass,
