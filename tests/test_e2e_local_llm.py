@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing.local_llm import LocalServer, start
+from harness.testing.local_llm import LocalServer, running
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "suites" / "examples" / "classify.yaml"
@@ -25,11 +25,8 @@ DEAD_URL = "http://127.0.0.1:9/v1"  # discard port: nothing listens, any escaped
 
 @pytest.fixture()
 def server() -> Iterator[LocalServer]:
-    srv = start()
-    try:
+    with running() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def harness(*args: str, url: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

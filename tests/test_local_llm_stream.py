@@ -16,7 +16,7 @@ import pytest
 from harness.execute.provider import CallFailed, Completion, call, make_client
 from harness.render import Request
 from harness.suite.model import ModelSpec
-from harness.testing.local_llm import LocalServer, start
+from harness.testing.local_llm import LocalServer, running
 
 pytestmark = pytest.mark.llm
 DEAD_URL = "http://127.0.0.1:9/v1"
@@ -24,11 +24,8 @@ DEAD_URL = "http://127.0.0.1:9/v1"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
-    srv = start()
-    try:
+    with running() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def ask(server: LocalServer, api: str, body: dict[str, object]) -> Completion:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.testing.local_llm import LocalServer, start
+from harness.testing.local_llm import LocalServer, running
 
 pytestmark = pytest.mark.llm
 
@@ -27,11 +27,8 @@ DEAD_URL = "http://127.0.0.1:9/v1"
 
 @pytest.fixture()
 def server() -> Iterator[LocalServer]:
-    srv = start()
-    try:
+    with running() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def harness(*args: str, url: str) -> subprocess.CompletedProcess[str]:
