@@ -10,11 +10,15 @@ from harness.report.table import Cell, Table
 
 WIDTH = 120
 _INTERVAL = re.compile(r" \[[^\]]*\]")  # " [62.6, 95.3]", " [$0.0035, $0.0038]"
-_TEST_NAME = re.compile(r" \([^)]*\)$")  # "0.938 (mid-p McNemar)": the test is named under the table
+# "0.938 (mid-p McNemar)", "0.750 (paired permutation (swap within case))": the test is named under the table
+_TEST_NAME = re.compile(r" \(.*\)$")
+_TOKEN_DETAIL = re.compile(r" \([^)]*(cached|reasoning)[^)]*\)$")  # "102/8 (94 cached)": the detail is in --wide
 _RUN_SUFFIX = re.compile(r" \(run [ab]\)$")  # "smollm2 · v1 · T=0 (run a)" in `harness compare`
 _HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p", "tokens in/out": "tokens",
             "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
             "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
+_UNDETECTABLE = re.compile(r"not detectable at this size \(needs (.*)\)")
+_WIDE_ONLY = {"tokens/s"}  # a derived column: `--wide` shows it
 
 
 def narrow_header(header: str) -> str:
@@ -27,12 +31,23 @@ def narrow_table(table: Table) -> Table:
     headers, rows = table
     tests = {i for i, h in enumerate(headers) if h == "p one-sided (test)"}
 
+    tokens = {i for i, h in enumerate(headers) if h == "tokens in/out"}
+    mdes = {i for i, h in enumerate(headers) if h == "MDE 80% WARN/BLOCK"}
+
     def cut(i: int, text: str) -> str:
         text = _INTERVAL.sub("", text)
+        if i in tokens:
+            return _TOKEN_DETAIL.sub("", text)
+        if i in mdes:  # "not detectable at this size (needs ≈558 / ≈906 cases)"; the note under the table says why
+            return _UNDETECTABLE.sub(r"needs \1", text).replace(" / ", "/")
         return _TEST_NAME.sub("", text) if i in tests else text
 
     # A metric column that says the same in every row is already in the heading above the table.
     drop = {i for i, h in enumerate(headers) if h == "metric" and len({row[i].text for row in rows}) <= 1}
+    drop |= {i for i, h in enumerate(headers) if h in _WIDE_ONLY}
+    # An error column that reads 0 in every row says nothing a person must see first; the status line counts them.
+    drop |= {i for i, h in enumerate(headers) if h.startswith("errors") and rows
+             and all(_INTERVAL.sub("", row[i].text) in ("0.0%", "0%") for row in rows)}
     if "baseline" in headers and "candidate" in headers:  # two runs of one variant: name the variant once
         b, c = headers.index("baseline"), headers.index("candidate")
         if all(_RUN_SUFFIX.sub("", row[b].text) == _RUN_SUFFIX.sub("", row[c].text) for row in rows):
