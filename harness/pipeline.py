@@ -6,18 +6,15 @@ The CLI and the pytest plugin both call :func:`run_suite`; neither knows how the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import secrets
 import shlex
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from harness import __version__
@@ -34,6 +31,7 @@ from harness.history.gitinfo import git_info
 from harness.plan import Shard, Trial, iter_trials
 from harness.render import Request, case_vars, render_request
 from harness.resume_rule import check_resume, resume_done_ids, suite_inputs
+from harness.run_signals import sigint_deferred, sigterm_as_ctrl_c
 from harness.store import (
     MANIFEST_FILE,
     RESULTS_FILE,
@@ -161,12 +159,12 @@ def _run_locked(suite: Suite, options: RunOptions, run_id: str, directory: Path)
     trials = _pending(iter_trials(suite, **filters), done_ids)
     reserve = SpaceReserve(directory).__enter__()
     try:
-        with _sigterm_as_ctrl_c():
+        with sigterm_as_ctrl_c():
             outcome.execute = asyncio.run(_execute(suite, options, modes, trials, outcome, done_ids))
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
-        with _sigint_deferred() as deferred:
+        with sigint_deferred() as deferred:
             _finish_manifest(outcome, reserve)
     if deferred and not outcome.interrupted:
         raise KeyboardInterrupt
@@ -204,53 +202,6 @@ def _pending(trials: Iterator[Trial], done: set[str]) -> Iterator[Trial]:
         if trial.id not in seen:
             seen.add(trial.id)
             yield trial
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (a cancelled CI job, ``docker stop``) stops the run as Ctrl-C does: cleanly and resumably.
-
-    The SIGTERM handler hands over to whatever handles SIGINT at that moment; inside ``asyncio.run`` that is
-    the runner's, which cancels the run so in-flight trials unwind and the manifest is written.
-    """
-    try:
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous is signal.SIG_IGN:
-            raise ValueError("SIGTERM is ignored on purpose")
-        signal.signal(signal.SIGTERM, _forward_to_sigint)
-    except (AttributeError, ValueError):  # no SIGTERM here, not the main thread, or ignored: leave it alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _forward_to_sigint(signum: int, frame: FrameType | None) -> None:
-    handler = signal.getsignal(signal.SIGINT)
-    if callable(handler):
-        handler(signal.SIGINT, frame)
-    else:  # SIGINT ignored (a background job of a shell): a SIGTERM must still stop the run
-        raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[list[int]]:
-    """Hold a Ctrl-C back while the manifest is written (a second Ctrl-C is common), then report it."""
-    received: list[int] = []
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            raise ValueError("someone else handles SIGINT")
-        signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    except ValueError:  # not the main thread, or a handler that is not ours to replace
-        yield received
-        return
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _finish_manifest(outcome: RunOutcome, reserve: SpaceReserve) -> None:
