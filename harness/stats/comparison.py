@@ -22,11 +22,7 @@ from harness.stats.cases import (
     label_of,
     resolve_variant,
 )
-from harness.stats.costlat import (
-    paired_quantile_diff_cis,
-    paired_quantile_test,
-    studentized_bootstrap_ci,
-)
+from harness.stats.cost_timing_compare import cost_fields, timing_fields
 from harness.stats.flakiness import variance_components
 from harness.stats.gate_rule import GateDecision, gate_verdict
 from harness.stats.intervals import Interval, grouped_mean_ci, grouped_se, json_float
@@ -35,16 +31,13 @@ from harness.stats.paired import (
     agree_with_tests,
     align_cases,
     holm_adjust,
-    one_sided_p,
     paired_comparison,
-    smallest_p,
 )
 from harness.stats.power import (
-    BLOCK_ALPHA,
     MIN_CASES_FOR_REPEATS,
-    WARN_ALPHA,
     Detectable,
-    detectable,
+    detectable_levels,
+    mde_fields,
     mde_sentence,
     omega2_from_run,
     required_cases,
@@ -54,7 +47,6 @@ from harness.stats.seeding import derive_seed
 from harness.store import TrialRecord
 
 GROUPED_ONE_SIDED_T = "CR1 clustered t (one-sided)"
-QUANTILE_PERMUTATION = "paired permutation (swap within case)"
 
 
 @dataclass(frozen=True)
@@ -150,30 +142,6 @@ def _k_range(table: CaseTable, ids: Sequence[str]) -> tuple[int, int]:
     return (min(ks), max(ks)) if ks else (0, 0)
 
 
-def _cases_for_level(method: str, alpha: float) -> int:
-    """Fewest cases at which ``method`` can give a p below alpha at all."""
-    n = 2
-    while smallest_p(n, method) >= alpha:
-        n += 1
-    return n
-
-
-def _detectability(sd_d: float, n: int, method: str, margin: float, metric: str,
-                   room: float | None) -> dict[str, Any]:
-    """MDE at the WARN and BLOCK levels, or why none exists at this size (and the cases needed)."""
-    found = {
-        level: detectable(sd_d, n, alpha, room=room, min_p=smallest_p(n, method),
-                          cases_for_level=_cases_for_level(method, alpha), target=margin or None, metric=metric)
-        for level, alpha in (("warn", WARN_ALPHA), ("block", BLOCK_ALPHA))
-    }  # fmt: skip
-    return {
-        "mde_warn": found["warn"].mde,
-        "mde_block": found["block"].mde,
-        "mde_unreachable": {level: d for level, d in found.items() if d.mde is None},
-        "_detectable": found,
-    }
-
-
 def _quality_fields(
     base: CaseTable,
     cand: CaseTable,
@@ -230,9 +198,8 @@ def _quality_fields(
         out["notes"].append("every shared case moved by the same amount: no spread to size the suite from")
         return out
     room = float(aligned.base.mean()) if n else None  # a drop cannot take the baseline below 0
-    found = _detectability(sd_d, n, out["p_method"], margin, "pass_rate", room)
-    levels: dict[str, Detectable] = found.pop("_detectable")
-    out.update(found, required_cases=required_cases(margin, sd_d) if margin > 0 else None)
+    levels = detectable_levels(sd_d, n, out["p_method"], margin, "pass_rate", room)
+    out.update(mde_fields(levels), required_cases=required_cases(margin, sd_d) if margin > 0 else None)
     components: dict[str, float] = {}
     if base.k_max >= 2 and cand.k_max >= 2:
         vc_base = variance_components({c: base.values[c] for c in ids}, intervals=False)
@@ -252,58 +219,6 @@ def _quality_fields(
         out["mde_message"] = mde_sentence(n, k, sd_d, margin, **components, warn=levels["warn"],
                                           block=levels["block"])
     return out
-
-
-def _cost_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -> dict[str, Any]:
-    aligned = align_cases(cand.means, base.means)
-    d = aligned.differences
-    n = d.size
-    k = max(base.k_max, cand.k_max)
-    # Orient so that "worse" (more expensive) is down, as the shared one-sided test expects.
-    p_value, p_method = one_sided_p(-d, False, tolerance, seed)
-    p_better, _ = one_sided_p(-d, False, 0.0, seed, "greater")
-    p_worse = p_value if tolerance == 0.0 else one_sided_p(-d, False, 0.0, seed)[0]
-    sd_d = float(d.std(ddof=1)) if n >= 2 else None
-    # The interval is of candidate - baseline (cost up = worse): its "drop" side is the upper one.
-    cis = {key: studentized_bootstrap_ci(d, level, derive_seed(seed, key), k=k)
-           for key, level in (("ci95", 0.95), ("ci90", 0.90))}  # fmt: skip
-    out: dict[str, Any] = {
-        **{key: _flip(agree_with_tests(_flip(ci), p_worse, p_better)) for key, ci in cis.items()},
-        "p_value": p_value,
-        "p_method": p_method,
-        "p_better": p_better,
-        "sd_diff": sd_d,
-        "notes": [],
-    }
-    if sd_d:
-        found = _detectability(sd_d, n, p_method, 0.0, "cost", None)
-        found.pop("_detectable")
-        out.update(found)
-    return out
-
-
-def _flip(interval: Interval) -> Interval:
-    """The interval of the negated quantity (for metrics where lower is better)."""
-    neg = (lambda v: None if v is None else -v)  # noqa: E731
-    return dataclasses.replace(interval, estimate=neg(interval.estimate), low=neg(interval.high),
-                               high=neg(interval.low))
-
-
-def _latency_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int,
-                    metric: str = "latency_p95") -> dict[str, Any]:
-    aligned = align_cases(cand.means, base.means)
-    ci95, ci90 = paired_quantile_diff_cis(
-        aligned.new, aligned.base, 0.95, (0.95, 0.90), derive_seed(seed, "ci")
-    )
-    return {
-        "ci95": ci95,
-        "ci90": ci90,
-        "p_value": paired_quantile_test(aligned.new, aligned.base, 0.95, tolerance, derive_seed(seed, "p")),
-        # "better" (faster) is the same permutation test with the sides swapped.
-        "p_better": paired_quantile_test(aligned.base, aligned.new, 0.95, 0.0, derive_seed(seed, "p")),
-        "p_method": QUANTILE_PERMUTATION,
-        "notes": [f"p95 over cases of each case's mean {TIMING_METRICS[metric]} (seconds) of successful calls"],
-    }
 
 
 def _estimate(values: np.ndarray, metric: str) -> float | None:
@@ -339,9 +254,9 @@ def _measure(
         scale = abs(base_value) if base_value is not None else 0.0
         margin_abs, tolerance_abs = margin * scale, tolerance * scale
         if metric == "cost":
-            fields = _cost_fields(base, cand, tolerance_abs, pair_seed)
+            fields = cost_fields(base, cand, tolerance_abs, pair_seed)
         else:
-            fields = _latency_fields(base, cand, tolerance_abs, pair_seed, metric)
+            fields = timing_fields(base, cand, tolerance_abs, pair_seed, metric)
     if higher_is_better:
         undecided_base = len({t.case_id for t in base_trials} - set(base.values))
         undecided_cand = len({t.case_id for t in cand_trials} - set(cand.values))

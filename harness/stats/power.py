@@ -9,6 +9,7 @@ from typing import Any
 from harness.report.format import amount_with_unit, decimal, p_value, points, target_points
 from harness.stats import dist
 from harness.stats.intervals import json_float
+from harness.stats.paired import smallest_p
 
 WARN_ALPHA = 0.05
 BLOCK_ALPHA = 0.01
@@ -141,6 +142,33 @@ def detectable(
     if goal is not None and goal > 0 and sd_d > 0:
         needed = max(needed, required_cases(goal, sd_d, alpha, power))
     return Detectable(None, reason, needed)
+
+
+def _cases_for_level(method: str, alpha: float) -> int:
+    """Fewest cases at which ``method`` can give a p below alpha at all."""
+    n = 2
+    while smallest_p(n, method) >= alpha:
+        n += 1
+    return n
+
+
+def detectable_levels(sd_d: float, n: int, method: str, margin: float, metric: str,
+                      room: float | None) -> dict[str, Detectable]:
+    """What ``method`` can detect at the WARN and BLOCK levels: {"warn": Detectable, "block": Detectable}."""
+    return {
+        level: detectable(sd_d, n, alpha, room=room, min_p=smallest_p(n, method),
+                          cases_for_level=_cases_for_level(method, alpha), target=margin or None, metric=metric)
+        for level, alpha in (("warn", WARN_ALPHA), ("block", BLOCK_ALPHA))
+    }  # fmt: skip
+
+
+def mde_fields(levels: dict[str, Detectable]) -> dict[str, Any]:
+    """A comparison's MDE fields from ``detectable_levels``: the MDEs, and why a level has none."""
+    return {
+        "mde_warn": levels["warn"].mde,
+        "mde_block": levels["block"].mde,
+        "mde_unreachable": {level: d for level, d in levels.items() if d.mde is None},
+    }
 
 
 def required_repeats(
