@@ -6,12 +6,15 @@ Rules every function follows:
 * a value that does not exist is ``–`` (no estimate) or ``?`` (a missing interval bound), never ``0``;
 * money shows as many significant digits as it takes for an interval's bounds to differ from its estimate,
   and cost is shown per 1,000 cases (``$1.81`` reads better than ``$1.8e-06`` per case);
-* differences of [0,1] metrics are in points; cost in dollars per 1,000 cases; latency in seconds.
+* differences of [0,1] metrics are in points; cost in dollars per 1,000 cases; latency in seconds;
+* a table cell with a detail a 120-column terminal leaves out (a test's name, token details, why an MDE is
+  missing) is made here with its short form beside it (``Shown``), so the two never drift apart.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the statistics modules format their sentences with this module too
@@ -23,6 +26,15 @@ COST_CASES = 1000  # cost is shown per this many cases
 COST_UNIT = "per 1k cases"
 QUALITY = ("pass_rate", "score")
 _MAX_SIGNIFICANT = 6
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A table cell's full text and the short form a 120-column terminal shows instead (``--wide``,
+    Markdown, JSON and HTML show ``text``)."""
+
+    text: str
+    short: str
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -151,6 +163,19 @@ def p_value(p: float | None) -> str:
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
+def p_with_test(p: float | None, method: str) -> Shown:
+    """``0.750 (paired permutation (swap within case))``; short: the p alone (the table's notes name tests)."""
+    return Shown(f"{p_value(p)} ({method})", p_value(p))
+
+
+def tokens_per_case(tokens_in: float, tokens_out: float, cached: float | None, reasoning: float | None) -> Shown:
+    """Mean input/output tokens per case, ``102/8 (94 cached, 3 reasoning)``; short: ``102/8``."""
+    short = f"{tokens_in:.0f}/{tokens_out:.0f}"
+    parts = [f"{value:.0f} {name}" for name, value in (("cached", cached), ("reasoning", reasoning))
+             if value is not None]
+    return Shown(f"{short} ({', '.join(parts)})" if parts else short, short)
+
+
 def signed(value: float | None, metric: str) -> str:
     """A difference in its metric's units: points for quality, dollars per 1k cases, seconds for latency."""
     if metric == "cost":
@@ -194,25 +219,30 @@ def amount_with_unit(value: float | None, metric: str) -> str:
     return NONE if value is None else amount(value, metric) + unit_of(metric)
 
 
-def mde_text(value: float | None, cases_needed: int | None, metric: str) -> str:
-    """One MDE in its unit, or ``not detectable at this size (needs ≈N cases)`` when none exists."""
+def mde_text(value: float | None, cases_needed: int | None, metric: str, short: bool = False) -> str:
+    """One MDE in its unit, or ``not detectable at this size (needs ≈N cases)`` when none exists (short:
+    ``needs ≈N cases``)."""
     if value is not None:
         return amount_with_unit(value, metric)
     if cases_needed is not None:
-        return f"not detectable at this size (needs ≈{cases_needed} cases)"
+        return f"needs ≈{cases_needed} cases" if short else f"not detectable at this size (needs ≈{cases_needed} cases)"
     return NONE
 
 
-def mde_pair(warn: float | None, block: float | None, unreachable: dict[str, Any], metric: str) -> str:
-    """``19.9 / 26.2 pts``, or each level's "not detectable" text: the MDE column of every output."""
+def mde_pair(warn: float | None, block: float | None, unreachable: dict[str, Any], metric: str,
+             short: bool = False) -> str:
+    """``19.9 / 26.2 pts``, or each level's "not detectable" text: the MDE column of every output. The short
+    form (``19.9/26.2 pts``, ``needs ≈558/≈906 cases``) leaves the why to the note under the table."""
+    sep = "/" if short else " / "
     if warn is not None and block is not None:
-        return f"{amount(warn, metric)} / {amount(block, metric)}{unit_of(metric)}"
+        return f"{amount(warn, metric)}{sep}{amount(block, metric)}{unit_of(metric)}"
     if warn is None and block is None and not unreachable:
         return NONE
     needed = {level: getattr(unreachable.get(level), "cases_needed", None) for level in ("warn", "block")}
     if warn is None and block is None and None not in needed.values():
-        return f"not detectable at this size (needs ≈{needed['warn']} / ≈{needed['block']} cases)"
-    return f"{mde_text(warn, needed['warn'], metric)} / {mde_text(block, needed['block'], metric)}"
+        cases = f"needs ≈{needed['warn']}{sep}≈{needed['block']} cases"
+        return cases if short else f"not detectable at this size ({cases})"
+    return f"{mde_text(warn, needed['warn'], metric, short)}{sep}{mde_text(block, needed['block'], metric, short)}"
 
 
 def case_value(value: float, binary: bool) -> str:

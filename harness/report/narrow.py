@@ -1,8 +1,10 @@
-"""Terminal output that fits 120 columns: tables without their intervals (``--wide`` keeps them), short
-headers, and prose wrapped. Markdown, JSON and HTML are never narrowed."""
+"""Terminal output that fits 120 columns: tables without their intervals (``--wide`` keeps them), cells in
+their short form (made by ``harness.report.format`` beside the full text), short headers, and prose wrapped.
+Markdown, JSON and HTML are never narrowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 
@@ -10,14 +12,10 @@ from harness.report.table import Cell, Table
 
 WIDTH = 120
 _INTERVAL = re.compile(r" \[[^\]]*\]")  # " [62.6, 95.3]", " [$0.0035, $0.0038]"
-# "0.938 (mid-p McNemar)", "0.750 (paired permutation (swap within case))": the test is named under the table
-_TEST_NAME = re.compile(r" \(.*\)$")
-_TOKEN_DETAIL = re.compile(r" \([^)]*(cached|reasoning)[^)]*\)$")  # "102/8 (94 cached)": the detail is in --wide
 _RUN_SUFFIX = re.compile(r" \(run [ab]\)$")  # "smollm2 · v1 · T=0 (run a)" in `harness compare`
 _HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p", "tokens in/out": "tokens",
             "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
             "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
-_UNDETECTABLE = re.compile(r"not detectable at this size \(needs (.*)\)")
 _WIDE_ONLY = {"tokens/s"}  # a derived column: `--wide` shows it
 
 
@@ -27,20 +25,9 @@ def narrow_header(header: str) -> str:
 
 
 def narrow_table(table: Table) -> Table:
-    """The table without intervals and test names: what a person reads first; ``--wide`` shows the rest."""
+    """The table without intervals and details (test names, token details, why an MDE is missing): what a
+    person reads first; ``--wide`` shows the rest."""
     headers, rows = table
-    tests = {i for i, h in enumerate(headers) if h == "p one-sided (test)"}
-
-    tokens = {i for i, h in enumerate(headers) if h == "tokens in/out"}
-    mdes = {i for i, h in enumerate(headers) if h == "MDE 80% WARN/BLOCK"}
-
-    def cut(i: int, text: str) -> str:
-        text = _INTERVAL.sub("", text)
-        if i in tokens:
-            return _TOKEN_DETAIL.sub("", text)
-        if i in mdes:  # "not detectable at this size (needs ≈558 / ≈906 cases)"; the note under the table says why
-            return _UNDETECTABLE.sub(r"needs \1", text).replace(" / ", "/")
-        return _TEST_NAME.sub("", text) if i in tests else text
 
     # A metric column that says the same in every row is already in the heading above the table.
     drop = {i for i, h in enumerate(headers) if h == "metric" and len({row[i].text for row in rows}) <= 1}
@@ -52,10 +39,11 @@ def narrow_table(table: Table) -> Table:
         b, c = headers.index("baseline"), headers.index("candidate")
         if all(_RUN_SUFFIX.sub("", row[b].text) == _RUN_SUFFIX.sub("", row[c].text) for row in rows):
             drop.add(b)
-            rows = [[Cell(_RUN_SUFFIX.sub("", x.text), x.tip, x.css) if i == c else x for i, x in enumerate(row)]
-                    for row in rows]  # fmt: skip
+            rows = [[dataclasses.replace(x, text=_RUN_SUFFIX.sub("", x.text)) if i == c else x
+                     for i, x in enumerate(row)] for row in rows]  # fmt: skip
             headers = [*headers[:c], "variant (run b vs run a)", *headers[c + 1:]]
-    narrowed = [[Cell(cut(i, c.text), c.tip, c.css) for i, c in enumerate(row) if i not in drop] for row in rows]
+    narrowed = [[Cell(_INTERVAL.sub("", c.text if c.short is None else c.short), c.tip, c.css)
+                 for i, c in enumerate(row) if i not in drop] for row in rows]  # fmt: skip
     return ([narrow_header(h) for i, h in enumerate(headers) if i not in drop], narrowed)
 
 

@@ -12,6 +12,7 @@ from harness.report.build import RunReport
 from harness.report.format import (
     COST_UNIT,
     NONE,
+    Shown,
     amount,
     amount_with_unit,
     decimal,
@@ -22,9 +23,11 @@ from harness.report.format import (
     money,
     money_interval,
     p_value,
+    p_with_test,
     pct,
     pct_interval,
     signed_interval,
+    tokens_per_case,
 )
 from harness.stats.comparison import Comparison
 from harness.stats.costlat import calls_needed_for_upper_bound
@@ -43,6 +46,11 @@ class Cell:
     text: str
     tip: str = ""
     css: str = ""
+    short: str | None = None  # what a 120-column terminal shows instead of ``text`` (from format.py's Shown)
+
+    @classmethod
+    def shown(cls, shown: Shown, tip: str = "") -> Cell:
+        return cls(shown.text, tip, short=shown.short)
 
     def __str__(self) -> str:
         return self.text
@@ -71,14 +79,10 @@ def _variant_cell(report: RunReport, summary: VariantSummary) -> Cell:
 def _tokens(summary: VariantSummary) -> Cell:
     if summary.tokens_in_per_case is None:
         return Cell("–")
-    out = summary.tokens_out_per_case or 0.0
-    parts = [f"{value:.0f} {name}" for name, value in (("cached", summary.tokens_cached_per_case),
-                                                        ("reasoning", summary.tokens_reasoning_per_case))
-             if value is not None]
-    extra = f" ({', '.join(parts)})" if parts else ""
-    return Cell(f"{summary.tokens_in_per_case:.0f}/{out:.0f}{extra}",
-                "mean tokens per case (input/output), over repeats; cached: of the input, served from the "
-                "provider's prompt cache (billed at the cached-input price); reasoning: of the output")
+    shown = tokens_per_case(summary.tokens_in_per_case, summary.tokens_out_per_case or 0.0,
+                            summary.tokens_cached_per_case, summary.tokens_reasoning_per_case)
+    return Cell.shown(shown, "mean tokens per case (input/output), over repeats; cached: of the input, served from "
+                      "the provider's prompt cache (billed at the cached-input price); reasoning: of the output")
 
 
 def _errors(summary: VariantSummary) -> Cell:
@@ -285,11 +289,12 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
                  f"{amount(c.candidate_estimate, c.metric, percent_sign=True)}",
                  "over the shared cases"),
             Cell(signed_interval(c.ci95, c.metric), disclosure(c.ci95)),
-            Cell(f"{p_value(c.p_value)} ({c.p_method})", "one-sided p for 'candidate worse'"),
+            Cell.shown(p_with_test(c.p_value, c.p_method), "one-sided p for 'candidate worse'"),
             Cell(p_value(c.p_holm), f"Holm-adjusted over {c.family_size} comparisons"),
             Cell(c.gate.verdict.value, c.gate.reason, f"verdict-{c.gate.verdict.value.lower()}"),
             Cell(mde_pair(c.mde_warn, c.mde_block, c.mde_unreachable, c.metric),
-                 "smallest drop detected with 80% power at the WARN (p<0.05) / BLOCK (p<0.01) level"),
+                 "smallest drop detected with 80% power at the WARN (p<0.05) / BLOCK (p<0.01) level",
+                 short=mde_pair(c.mde_warn, c.mde_block, c.mde_unreachable, c.metric, short=True)),
         ]  # fmt: skip
         rows.append(row)
     headers = ["baseline"] if show_baseline else []
