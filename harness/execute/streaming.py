@@ -118,6 +118,24 @@ class StreamResult:
     usage: Any = None
     ttft_ms: float | None = None
 
+    def token_arrived(self, started: float) -> None:
+        """Note a token's arrival; the first one is the TTFT (ms after ``started``)."""
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - started) * 1000
+
+
+async def _choices(stream: AsyncIterator[Any], result: StreamResult,
+                   finish: dict[int, str | None]) -> AsyncIterator[Any]:
+    """Each choice of each chunk (chat or legacy completions) as it arrives, keeping the stream's usage in
+    ``result`` and each choice's finish reason in ``finish`` (by choice index)."""
+    async for chunk in stream:
+        if getattr(chunk, "usage", None) is not None:
+            result.usage = chunk.usage
+        for choice in chunk.choices or []:
+            yield choice
+            if choice.finish_reason:
+                finish[choice.index] = choice.finish_reason
+
 
 async def assemble_chat(stream: AsyncIterator[Any], started: float) -> StreamResult:
     """Chat chunks to choices: content and tool calls joined per choice index (chunks of several choices
@@ -125,17 +143,11 @@ async def assemble_chat(stream: AsyncIterator[Any], started: float) -> StreamRes
     messages: dict[int, dict[object, object]] = {}
     finish: dict[int, str | None] = {}
     result = StreamResult()
-    async for chunk in stream:
-        if getattr(chunk, "usage", None) is not None:
-            result.usage = chunk.usage
-        for choice in chunk.choices or []:
-            delta = choice.delta.to_dict() if choice.delta is not None else {}
-            if result.ttft_ms is None and (delta.get("content") or delta.get("tool_calls")
-                                           or delta.get("function_call")):
-                result.ttft_ms = (time.perf_counter() - started) * 1000
-            messages[choice.index] = accumulate_delta(messages.get(choice.index, {}), delta)
-            if choice.finish_reason:
-                finish[choice.index] = choice.finish_reason
+    async for choice in _choices(stream, result, finish):
+        delta = choice.delta.to_dict() if choice.delta is not None else {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("function_call"):
+            result.token_arrived(started)
+        messages[choice.index] = accumulate_delta(messages.get(choice.index, {}), delta)
     for index in sorted(messages):
         result.outputs.append(_chat_output(messages[index], finish.get(index)))
     return result
@@ -158,14 +170,9 @@ async def assemble_text(stream: AsyncIterator[Any], started: float) -> StreamRes
     texts: dict[int, list[str]] = {}
     finish: dict[int, str | None] = {}
     result = StreamResult()
-    async for chunk in stream:
-        if getattr(chunk, "usage", None) is not None:
-            result.usage = chunk.usage
-        for choice in chunk.choices or []:
-            if choice.text and result.ttft_ms is None:
-                result.ttft_ms = (time.perf_counter() - started) * 1000
-            texts.setdefault(choice.index, []).append(choice.text or "")
-            if choice.finish_reason:
-                finish[choice.index] = choice.finish_reason
+    async for choice in _choices(stream, result, finish):
+        if choice.text:
+            result.token_arrived(started)
+        texts.setdefault(choice.index, []).append(choice.text or "")
     result.outputs = [Output("".join(texts[i]), (), finish.get(i)) for i in sorted(texts)]
     return result
