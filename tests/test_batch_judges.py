@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from test_batch_fixtures import batch_options, results, state
+from test_judge_fixtures import JUDGE_RULES, write_judged_suite
 
 from harness.execute.cassette import BATCH_HEADER, Cassette, cassette_path
 from harness.pipeline import RunOptions, run_suite
 from harness.suite import load_suite
 from harness.testing.fault_server import FaultConfig, FaultServer
 from harness.testing.fault_server.batch_faults import BatchFaults
-
-SUITE = """\
-suite: judged
-models:
-  - name: answerer
-    base_url: {url}
-    api_key_env: null
-judges:
-  - id: strict-judge
-    name: judge-model
-    base_url: {url}
-    api_key_env: null
-    price: {{input: 3.0, output: 3.0}}
-judge: {{model: strict-judge, max_tokens: 50}}
-prompts:
-  v1:
-    - {{role: user, content: "{{{{ question }}}}"}}
-cases:
-  - {{id: france, vars: {{question: "capital of France?"}}}}
-  - {{id: spain, vars: {{question: "capital of Spain?"}}}}
-  - {{id: italy, vars: {{question: "capital of Italy?"}}}}
-graders:
-  - {{type: judge, rubric: "Names the right capital."}}
-"""
-RULES = {
-    "Paris.\n<<<END_CANDIDATE_OUTPUT": json.dumps({"reason": "Paris is right.", "verdict": "PASS"}),
-    "Rome.\n<<<END_CANDIDATE_OUTPUT": json.dumps({"reason": "Rome is right.", "verdict": "PASS"}),
-    "Berlin.\n<<<END_CANDIDATE_OUTPUT": json.dumps({"reason": "Berlin is not in Spain.", "verdict": "FAIL"}),
-    "capital of France?": "Paris.",
-    "capital of Italy?": "Rome.",
-    "capital of Spain?": "Berlin.",
-}
 
 
 def _run(path: Path, tmp: Path, run_id: str, record: str, batch: bool) -> object:
@@ -54,9 +22,8 @@ def _run(path: Path, tmp: Path, run_id: str, record: str, batch: bool) -> object
 
 
 def test_judge_calls_go_by_batch_after_the_answers_and_replay_offline(tmp_path: Path) -> None:
-    with FaultServer(FaultConfig(rules=RULES)) as server:
-        path = tmp_path / "judged.yaml"
-        path.write_text(SUITE.format(url=server.base_url), encoding="utf-8")
+    with FaultServer(FaultConfig(rules=JUDGE_RULES)) as server:
+        path = write_judged_suite(tmp_path, server.base_url, ("France", "Spain", "Italy"))
         batched = _run(path, tmp_path, "batched", "record-missing", True)
         assert batched.manifest.status == "complete"
         assert server.stats()["by_path"].get("/v1/chat/completions", 0) == 0  # neither answers nor judges live
@@ -79,9 +46,8 @@ def test_judge_calls_go_by_batch_after_the_answers_and_replay_offline(tmp_path: 
 
 def test_judge_batches_across_resumes_with_wait_none(tmp_path: Path) -> None:
     # A batch is done at its first status request: each resume finds the previous step's batch finished.
-    with FaultServer(FaultConfig(rules=RULES, batch=BatchFaults(polls_to_complete=1))) as server:
-        path = tmp_path / "judged.yaml"
-        path.write_text(SUITE.format(url=server.base_url), encoding="utf-8")
+    with FaultServer(FaultConfig(rules=JUDGE_RULES, batch=BatchFaults(polls_to_complete=1))) as server:
+        path = write_judged_suite(tmp_path, server.base_url, ("France", "Spain", "Italy"))
 
         def again(wait: float | None, resume: bool) -> object:
             options = RunOptions(reports_root=tmp_path / "reports", run_id="ci", record="record-missing",

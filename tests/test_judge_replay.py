@@ -1,7 +1,6 @@
 """Judge calls through the pipeline: own cassette, offline re-grading, and a clear miss on a changed rubric.
 
-The endpoint is the in-process fault server on 127.0.0.1 with fixed replies (fast, deterministic); the
-end-to-end test against the real model is ``test_judge_e2e.py``.
+The endpoint is the in-process fault server on 127.0.0.1 with fixed replies (``test_judge_fixtures.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_judge_fixtures import JUDGE_RULES, write_judged_suite
 
 from harness.cli.output import print_run_summary
 from harness.errors import EXIT_OK, EXIT_REPLAY_MISS
@@ -19,42 +19,9 @@ from harness.store import TrialResult, read_results
 from harness.suite import load_suite
 from harness.testing.fault_server import FaultConfig, FaultServer
 
-SUITE = """\
-suite: judged
-models:
-  - name: answerer
-    base_url: ${{JUDGE_TEST_URL}}
-    api_key_env: null
-    price: {{input: 1.0, output: 1.0}}
-judges:
-  - id: strict-judge
-    name: judge-model
-    base_url: ${{JUDGE_TEST_URL}}
-    api_key_env: null
-    price: {{input: 3.0, output: 3.0}}
-judge: {{model: strict-judge, max_tokens: 50}}
-prompts:
-  v1:
-    - {{role: user, content: "{{{{ question }}}}"}}
-cases:
-  - {{id: france, vars: {{question: "capital of France?"}}, label: pass}}
-  - {{id: spain, vars: {{question: "capital of Spain?"}}, label: pass}}
-graders:
-  - {{type: judge, rubric: "{rubric}"}}
-"""
-RULES = {
-    # Judge requests carry the candidate right before its closing fence; graded requests only the question.
-    "Paris.\n<<<END_CANDIDATE_OUTPUT": json.dumps({"reason": "Paris is right.", "verdict": "PASS"}),
-    "Berlin.\n<<<END_CANDIDATE_OUTPUT": json.dumps({"reason": "Berlin is not in Spain.", "verdict": "FAIL"}),
-    "capital of France?": "Paris.",
-    "capital of Spain?": "Berlin.",
-}
-
 
 def write_suite(folder: Path, rubric: str = "Names the right capital.") -> Path:
-    path = folder / "judged.yaml"
-    path.write_text(SUITE.format(rubric=rubric), encoding="utf-8")
-    return path
+    return write_judged_suite(folder, "${JUDGE_TEST_URL}", rubric=rubric, answerer_price=True, labelled=True)
 
 
 def run(suite_file: Path, tmp: Path, record: str, run_id: str) -> tuple[int, list[TrialResult]]:
@@ -72,7 +39,7 @@ def grades(results: list[TrialResult]) -> list[tuple[str, Any, Any, Any, Any]]:
 def test_record_replay_offline_and_a_rubric_change_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     suite_file = write_suite(tmp_path)
-    with FaultServer(FaultConfig(rules=RULES)) as server:
+    with FaultServer(FaultConfig(rules=JUDGE_RULES)) as server:
         monkeypatch.setenv("JUDGE_TEST_URL", server.base_url)
         code, recorded = run(suite_file, tmp_path, "record", "rec")
     assert code == EXIT_OK
