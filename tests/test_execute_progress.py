@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 
+from harness.execute.batch.poll import BatchProgress
 from harness.execute.progress import RunProgress
 from harness.store import TrialError, TrialResult
 
@@ -30,7 +31,7 @@ def test_plain_lines_show_the_final_count_once() -> None:
     lines = stream.getvalue().splitlines()
     # The first trial prints at once (the run is alive); the rest wait for the interval or the end.
     assert lines == [
-        "[harness] 1/4 trials  pass 100%  errors 0  spend $0.0000",
+        "[harness] 1/4 trials  pass 100%  errors 0  spend $0",
         "[harness] 4/4 trials  pass 67%  errors 1  spend $0.2500",
     ]
 
@@ -40,7 +41,7 @@ def test_an_interrupted_run_prints_where_it_stopped() -> None:
     with RunProgress(10, stream=stream, interval=3600) as progress:
         for i in range(3):
             progress.advance(result(i))
-    assert stream.getvalue().splitlines()[-1] == "[harness] 3/10 trials  pass 100%  errors 0  spend $0.0000"
+    assert stream.getvalue().splitlines()[-1] == "[harness] 3/10 trials  pass 100%  errors 0  spend $0"
     assert len(stream.getvalue().splitlines()) == 2
 
 
@@ -70,3 +71,12 @@ def test_a_terminal_gets_the_bar_and_no_plain_lines() -> None:
     text = stream.getvalue()
     assert "[harness]" not in text
     assert "2/2" in text and "errors 1" in text
+
+
+def test_batch_progress_shows_its_estimate_as_the_run_shows_spend() -> None:
+    lines = []
+    for estimate in (0.0123, 0.0, None):
+        stream = io.StringIO()
+        BatchProgress(True, estimate, stream).show([])
+        lines.append(stream.getvalue())
+    assert [line.rsplit("est. spend ", 1)[1].strip() for line in lines] == ["~$0.0123", "~$0", "?"]

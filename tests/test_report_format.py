@@ -8,8 +8,22 @@ from pathlib import Path
 
 from test_gate_fixtures import write_run
 
+from harness.history.drift import Drift, LatestTest, TrendTest
+from harness.history.series import Point, Series
+from harness.history.table import drift_lines, show_value
 from harness.report.build import ReportOptions, build_report
-from harness.report.format import duration, mde_pair, money, money_interval, p_value, pct_interval, signed_interval
+from harness.report.format import (
+    duration,
+    latency,
+    mde_pair,
+    money,
+    money_interval,
+    p_value,
+    pct_bounds,
+    pct_interval,
+    relative_change,
+    signed_interval,
+)
 from harness.report.table import summary_table
 from harness.stats.intervals import Interval
 from harness.stats.power import Detectable
@@ -33,6 +47,21 @@ def test_a_missing_bound_is_a_question_mark_never_zero() -> None:
     assert pct_interval(Interval(0.5, None, None, "insufficient data", 0.95, 1)) == "50.0% [?, ?]"
     assert "0.0" not in duration(no_low)
     assert p_value(1.9e-06) == "1.9e-06" and p_value(0.0341) == "0.034"
+
+
+def test_times_changes_and_bounds_read_the_same_in_reports_and_history() -> None:
+    assert [latency(v) for v in (0.0042, 0.85, 1.25, None)] == ["4.2ms", "850ms", "1.25s", "–"]
+    assert duration(Interval(0.0042, None, None, "order-statistic", 0.95, 0)) == latency(0.0042)
+    assert relative_change(1.12, 1.0) == "+12%" and relative_change(0.5, 1.0) == "-50%"
+    assert relative_change(1.0, 0.0) == relative_change(None, 1.0) == "–"  # no change from 0 or from nothing
+    assert pct_bounds(0.715, None, 0) == "[72, ?]"
+    point = Point({}, {"latency_p95_s": 0.0042, "pass_rate": 0.5, "pass_low": 0.3, "pass_high": None})
+    assert show_value(point, "latency_p95") == "4.2ms"  # was "4ms": the report's p95 column says "4.2ms"
+    assert show_value(point, "pass_rate") == "50.0% [30, ?]"
+    # Twelve runs in falling order: an exact permutation p far below 0.001 must not print as "0.000".
+    drift = Drift(TrendTest(12, -1.0, 4.2e-9, "down", True), LatestTest(11, 40, -0.2, 3e-5, True))
+    lines = drift_lines(Series("s", "v", "pass_rate", [point], drift))
+    assert "Kendall τ -1.00, permutation p 4.2e-09" in lines[1] and "-20.0 pts, p 3e-05" in lines[2]
 
 
 def test_mde_column_says_when_nothing_is_detectable() -> None:

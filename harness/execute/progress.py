@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from harness.report.format import money, pct
 from harness.store import TrialResult
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ class RunProgress:
             self._line()
 
     def _stats(self) -> str:
-        rate = f"{self.passed / self.decided:.0%}" if self.decided else "–"
-        return f"pass {rate}  errors {self.errors}  spend ${self.spend:.4f}"
+        rate = pct(self.passed / self.decided if self.decided else None, 0)
+        return f"pass {rate}  errors {self.errors}  spend {money(self.spend, 4)}"
 
     def _line(self) -> None:
         self._shown = self.done

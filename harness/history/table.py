@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.history.series import Point, Series
-from harness.report.format import money, pct, signed_points
+from harness.report.format import (
+    NONE,
+    QUALITY,
+    cost_money,
+    decimal,
+    latency,
+    p_value,
+    pct,
+    pct_bounds,
+    relative_change,
+    signed_points,
+)
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -38,24 +49,19 @@ def _commit(run: dict[str, Any]) -> str:
 def show_value(point: Point, metric: str, wide: bool = True) -> str:
     value = point.value(metric)
     if metric == "pass_rate":
-        low, high = point.variant.get("pass_low"), point.variant.get("pass_high")
-        bounds = f" [{'?' if low is None else f'{low * 100:.0f}'}, {'?' if high is None else f'{high * 100:.0f}'}]"
-        return pct(value) + (bounds if wide and value is not None else "")
+        bounds = pct_bounds(point.variant.get("pass_low"), point.variant.get("pass_high"), 0)
+        return pct(value) + (f" {bounds}" if wide and value is not None else "")
     if metric == "score":
         return pct(value)
     if metric == "cost":
-        return "–" if value is None else f"{money(value * 1000)}/1k cases"
-    return "–" if value is None else (f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s")
+        return NONE if value is None else f"{cost_money(value)}/1k cases"
+    return latency(value)
 
 
 def _delta(current: float | None, previous: float | None, metric: str) -> str:
-    if current is None or previous is None:
-        return "–"
-    if metric in ("pass_rate", "score"):
-        return signed_points(current - previous) + " pts"
-    if previous == 0:
-        return "–"
-    return f"{(current - previous) / previous * 100:+.0f}%"
+    if metric not in QUALITY:
+        return relative_change(current, previous)
+    return NONE if current is None or previous is None else signed_points(current - previous) + " pts"
 
 
 def drift_lines(series: Series) -> list[str]:
@@ -68,11 +74,12 @@ def drift_lines(series: Series) -> list[str]:
     if t.p_value is None:
         lines.append(f"  trend test: {t.note}")
     else:
-        lines.append(f"  trend over {t.runs} runs: Kendall τ {t.kendall_tau:+.2f}, permutation p {t.p_value:.3f}")
+        lines.append(f"  trend over {t.runs} runs: Kendall τ {decimal(t.kendall_tau, sign=True)}, "
+                     f"permutation p {p_value(t.p_value)}")
     latest = drift.latest
     if latest is not None and latest.p_value is not None and latest.delta is not None:
         lines.append(f"  latest vs {latest.earlier_runs} earlier runs, {latest.cases} shared cases: "
-                     f"{signed_points(latest.delta)} pts, p {latest.p_value:.3f}"
+                     f"{signed_points(latest.delta)} pts, p {p_value(latest.p_value)}"
                      + (" (one run: could be noise, watch the next)" if latest.flagged and not t.flagged else ""))
     return lines
 

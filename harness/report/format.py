@@ -79,14 +79,22 @@ def _bracket(interval: Interval, show_low: str, show_high: str) -> str:
     return f"[{_bound(interval.low, show_low)}, {_bound(interval.high, show_high)}]"
 
 
+def pct_bounds(low: float | None, high: float | None, digits: int = 1) -> str:
+    """``[71.5, 92.0]``: an interval's bounds in percent without the sign; ``?`` for a bound that does not
+    exist."""
+
+    def show(value: float | None) -> str:
+        return MISSING_BOUND if value is None else f"{value * 100:.{digits}f}"
+
+    return f"[{show(low)}, {show(high)}]"
+
+
 def pct_interval(interval: Interval | None, digits: int = 1) -> str:
     """``84.0% [71.5, 92.0]``; bounds in percent without the sign to keep columns narrow; ``?`` for a
     bound that does not exist."""
     if interval is None or interval.estimate is None:
         return NONE
-    low = NONE if interval.low is None else f"{interval.low * 100:.{digits}f}"
-    high = NONE if interval.high is None else f"{interval.high * 100:.{digits}f}"
-    return f"{pct(interval.estimate, digits)} {_bracket(interval, low, high)}"
+    return f"{pct(interval.estimate, digits)} {pct_bounds(interval.low, interval.high, digits)}"
 
 
 def _decimals_for(values: list[float], significant: int) -> int:
@@ -137,15 +145,27 @@ def seconds(value: float | None, sign: bool = False) -> str:
     return NONE if value is None else (f"{value:+.3f}s" if sign else f"{value:.3f}s")
 
 
+def _time_unit(value: float) -> tuple[float, str, int]:
+    """Scale, unit and decimals for a time: milliseconds below one second (fast local models), else seconds."""
+    if value >= 1.0:
+        return 1.0, "s", 2
+    return 1000.0, "ms", 0 if value >= 0.01 else 1
+
+
+def latency(value: float | None) -> str:
+    """One latency: ``850ms``, ``4.2ms``, ``1.25s``."""
+    if value is None:
+        return NONE
+    scale, unit, digits = _time_unit(value)
+    return f"{value * scale:.{digits}f}{unit}"
+
+
 def duration(interval: Interval | None) -> str:
-    """A latency quantile: milliseconds below one second (fast local models), else seconds; a missing
-    bound is ``?`` (the disclosure says how many calls it needs)."""
+    """A latency quantile with its interval, in the estimate's unit (see ``latency``); a missing bound is
+    ``?`` (the disclosure says how many calls it needs)."""
     if interval is None or interval.estimate is None:
         return NONE
-    if interval.estimate >= 1.0:
-        scale, unit, digits = 1.0, "s", 2
-    else:
-        scale, unit, digits = 1000.0, "ms", 0 if interval.estimate >= 0.01 else 1
+    scale, unit, digits = _time_unit(interval.estimate)
 
     def show(value: float | None) -> str:
         return MISSING_BOUND if value is None else f"{value * scale:.{digits}f}"
@@ -161,6 +181,13 @@ def p_value(p: float | None) -> str:
     if p is None:
         return NONE
     return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def relative_change(new: float | None, old: float | None) -> str:
+    """``+12%``: the change from ``old`` to ``new`` in percent of ``old``; ``–`` without both, or from 0."""
+    if new is None or old is None or old == 0:
+        return NONE
+    return f"{(new - old) / old * 100:+.0f}%"
 
 
 def p_with_test(p: float | None, method: str) -> Shown:

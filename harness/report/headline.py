@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.report.format import pct, signed_interval
+from harness.report.format import NONE, pct, relative_change, signed_interval
 from harness.stats.comparison import Comparison
 from harness.store import RESULTS_FILE, read_results
 
@@ -40,9 +40,8 @@ def unchanged(fingerprints: Mapping[str, Mapping[tuple[str, int], str]], baselin
 
 
 def _change(old: float | None, new: float | None) -> str | None:
-    if old is None or new is None or old == 0:
-        return None
-    return f"{(new - old) / old * 100:+.0f}%".replace("-", "−")
+    text = relative_change(new, old)
+    return None if text == NONE else text.replace("-", "−")
 
 
 def sentence(comparisons: Sequence[Comparison], cost: tuple[float | None, float | None] | None = None,

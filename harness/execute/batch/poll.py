@@ -19,6 +19,7 @@ import openai
 
 from harness.execute.batch.state import FINAL_STATUSES, BatchState, Chunk
 from harness.execute.provider import classify
+from harness.report.format import money
 from harness.store import atomic_file
 
 
@@ -49,7 +50,7 @@ class BatchProgress:
         done = sum(c.counts.get("completed", 0) + c.counts.get("failed", 0) for c in chunks)
         total = sum(c.count for c in chunks)
         elapsed = int(time.monotonic() - self.started)
-        spend = "?" if self.estimate is None else f"~${self.estimate:.4f}"
+        spend = "?" if self.estimate is None else f"~{money(self.estimate, 4)}"
         print(f"[harness] batches: {shown} · requests {done}/{total} · {elapsed // 60}m{elapsed % 60:02d}s · "
               f"est. spend {spend}", file=self.stream, flush=True)
 
