@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,19 +293,20 @@ def _measure(
     }  # fmt: skip
 
 
-def _gate(measure: dict[str, Any], p_holm: float, strict: bool) -> GateDecision:
-    ci90: Interval = measure["ci90"]
+def _gate(fields: Mapping[str, Any], p_holm: float, strict: bool) -> GateDecision:
+    """The verdict of one comparison's fields (a measure, or a Comparison's ``vars``) at its Holm p."""
+    ci90: Interval = fields["ci90"]
     return gate_verdict(
         p_holm,
         ci90.low,
         ci90.high,
-        measure["margin"],
-        higher_is_better=measure["higher_is_better"],
+        fields["margin"],
+        higher_is_better=fields["higher_is_better"],
         strict=strict,
-        n_cases=measure["n_cases"],
-        required_cases=measure["required_cases"],
-        p_better=measure["p_better"],
-        metric=measure["metric"],
+        n_cases=fields["n_cases"],
+        required_cases=fields["required_cases"],
+        p_better=fields["p_better"],
+        metric=fields["metric"],
     )
 
 
@@ -320,14 +321,18 @@ def _finalize(measures: list[dict[str, Any]], strict: bool) -> list[Comparison]:
 def apply_holm(comparisons: Sequence[Comparison], strict: bool = False) -> list[Comparison]:
     """Re-adjust over a wider family (e.g. every comparison a CI run gates) and redo the verdicts."""
     adjusted = holm_adjust([c.p_value for c in comparisons]) if comparisons else np.array([])
-    out = []
-    for c, p in zip(comparisons, adjusted, strict=True):
-        gate = gate_verdict(
-            float(p), c.ci90.low, c.ci90.high, c.margin, higher_is_better=c.higher_is_better, strict=strict,
-            n_cases=c.n_cases, required_cases=c.required_cases, p_better=c.p_better, metric=c.metric,
-        )  # fmt: skip
-        out.append(dataclasses.replace(c, p_holm=float(p), family_size=len(comparisons), gate=gate))
-    return out
+    return [
+        dataclasses.replace(c, p_holm=float(p), family_size=len(comparisons), gate=_gate(vars(c), float(p), strict))
+        for c, p in zip(comparisons, adjusted, strict=True)
+    ]
+
+
+def _family(pairs: Iterable[tuple[list[TrialRecord], list[TrialRecord], str, str]], metric: str, margin: float,
+            tolerance: float, strict: bool, seed: int, mover_threshold: float) -> list[Comparison]:
+    """(baseline trials, candidate trials, their labels) per pair, measured and adjusted as one Holm family."""
+    measures = [_measure(base, cand, base_label, cand_label, metric, margin, tolerance, seed, mover_threshold)
+                for base, cand, base_label, cand_label in pairs]  # fmt: skip
+    return _finalize(measures, strict)
 
 
 def compare(
@@ -351,21 +356,8 @@ def compare(
         if candidates is None
         else [resolve_variant(c, variants) for c in candidates]
     )
-    measures = [
-        _measure(
-            variants[base_key],
-            variants[k],
-            label_of(base_key),
-            label_of(k),
-            metric,
-            margin,
-            tolerance,
-            seed,
-            mover_threshold,
-        )  # fmt: skip
-        for k in cand_keys
-    ]
-    return _finalize(measures, strict)
+    pairs = [(variants[base_key], variants[k], label_of(base_key), label_of(k)) for k in cand_keys]
+    return _family(pairs, metric, margin, tolerance, strict, seed, mover_threshold)
 
 
 def compare_runs(
@@ -388,18 +380,5 @@ def compare_runs(
         pairs = [(k, k) for k in runs_b if k in runs_a]
     if not pairs:
         raise KeyError("the two runs share no variant")
-    measures = [
-        _measure(
-            runs_a[ka],
-            runs_b[kb],
-            f"{label_of(ka)} (run a)",
-            f"{label_of(kb)} (run b)",
-            metric,
-            margin,
-            tolerance,
-            seed,
-            mover_threshold,
-        )  # fmt: skip
-        for ka, kb in pairs
-    ]
-    return _finalize(measures, strict)
+    labelled = [(runs_a[ka], runs_b[kb], f"{label_of(ka)} (run a)", f"{label_of(kb)} (run b)") for ka, kb in pairs]
+    return _family(labelled, metric, margin, tolerance, strict, seed, mover_threshold)
