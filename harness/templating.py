@@ -239,6 +239,49 @@ def render_text(source: str, variables: Mapping[str, Any], where: str = "") -> s
         raise TemplateError(f"{where}: template error: {type(exc).__name__}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=4096)
+def plain_names(source: str) -> tuple[str, ...] | None:
+    """The variables of a template that only prints variables (``Hello {{ name }}``: text and bare names,
+    no filter, attribute, test, call or statement), or None for any other template.
+
+    Rendering such a template can fail in two ways only: a variable is undefined, or the text passes the
+    output limit. Checking a case against it needs no rendering (see ``fits_plainly``).
+    """
+    if not is_template(source):
+        return ()
+    try:
+        body = ENV.parse(source).body
+    except jinja2.TemplateError:
+        return None
+    names: list[str] = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.Name) and child.ctx == "load":
+                names.append(child.name)
+            elif not isinstance(child, nodes.TemplateData):
+                return None
+    return tuple(names)
+
+
+def fits_plainly(source: str, names: tuple[str, ...], variables: Mapping[str, Any]) -> bool:
+    """Whether a ``plain_names`` template surely renders with ``variables``: every name is defined and the
+    text stays far below the output limit (near it, only a real render can tell)."""
+    size = len(source)
+    for name in names:
+        if name not in variables:
+            return False
+        value = variables[name]
+        if isinstance(value, str):
+            size += len(value)
+        elif value is None or isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 10**18):
+            size += 32  # at most this long as text
+        else:
+            return False  # a list, a mapping, a huge number: render it
+    return size < MAX_OUTPUT // 2
+
+
 def _bounded_render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """``template.render`` with the output size capped as it is produced."""
     chunks: list[str] = []

@@ -28,6 +28,16 @@ DOCUMENTS = [
     "unicode: 'héllo ✓'\nemoji: \"\\U0001F600\"\nescaped: \"tab\\tnew\\nline\"\n",
     "# only a comment\n",
     "",
+    # Everything the C-composed path builds itself or hands to the constructors (no `*` in these).
+    "m:\n  <<: {x: 1, y: 2}\n  z: 3\nn:\n  <<: [{a: 1}, {b: 2}]\n",
+    "1: int key\n2.5: float key\ntrue: bool key\nnull: null key\n",
+    "s: !!str 123\nf: !!float 1\nset: !!set {a, b}\nomap: !!omap [{a: 1}, {b: 2}]\npairs: !!pairs [{a: 1}]\n",
+    "b: !!binary aGVsbG8=\nempty:\nblank: ''\nplain: a\n  continued line\n",
+    "keep: |+\n  kept\n\nstrip: |-\n  stripped\nindented: |2\n    two\nfolded: >-\n  f\n  g\n",
+    "hex: 0x1F\noct: 0o17\nsexa: 1:30\ninf: .inf\nnan: .NaN\nyes: yes\nno_: No\n",
+    "[a, {b: c}, [d, [e]]]\n",
+    "- 'quoted: not a key'\n- \"double \\u00e9\"\n- ? complex key\n  : value\n",
+    "star: 'a * in text sends the document to the Python composer'\nx: [1]\n",
 ]
 
 
@@ -67,6 +77,32 @@ def test_fast_loader_gives_the_same_values_and_lines(text: str) -> None:
     assert shape(load_yaml_text(text, "x.yaml")) == shape(pure(text))
 
 
+def test_documents_without_aliases_are_composed_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    original = yamlread._CComposedLoader.construct_document
+
+    def spy(self: Any, node: Any) -> Any:
+        built.append("c")
+        return original(self, node)
+
+    monkeypatch.setattr(yamlread._CComposedLoader, "construct_document", spy)
+    assert yamlread._load_fast("a: [1, {b: c}]\n")[0] and built == ["c"]
+    assert yamlread._load_fast("a: &x [1]\nb: *x\n")[0] and built == ["c"]  # an alias: not in C
+
+
+@pytest.mark.parametrize("depth", [99, 100, 101, 999])
+def test_depth_limit_is_the_same_on_the_c_path(depth: int) -> None:
+    for text in ("[" * depth + "]" * depth + "\n",
+                 "".join(f"{'  ' * i}k{i}:\n" for i in range(depth)) + "  " * depth + "end\n"):
+        loaded, fast = yamlread._load_fast(text)
+        try:
+            expected = shape(pure(text))
+        except yaml.YAMLError:
+            assert not loaded  # refused: the pure loader reports it, with its words
+        else:
+            assert loaded and shape(fast) == expected
+
+
 def test_dates_stay_text_through_the_fast_loader() -> None:
     loaded, fast = yamlread._load_fast("d: 2024-01-02\n")
     assert loaded and isinstance(fast["d"], DateText) and fast["d"] == "2024-01-02"
@@ -77,6 +113,8 @@ def test_dates_stay_text_through_the_fast_loader() -> None:
     [
         "a: [1, 2\nb: 3\n",                      # unclosed flow sequence
         "a: 1\na: 2\n",                           # duplicate key
+        "a: 1\nb: {c: 1, c: 2}\n",                 # duplicate key, nested
+        "? [a, b]\n: v\n",                        # a key that is not a plain value
         "a:\n  - b\n c: d\n",                     # bad indentation
         "a: \"unterminated\n",                    # unclosed quote
         "x: *missing\n",                          # undefined alias

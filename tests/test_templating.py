@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import Location, SuiteError, TemplateError
+from harness import templating
+from harness.template_limits import MAX_OUTPUT
 from harness.templating import check_template, render_text
 
 WHERE = Location("suite.yaml", 10, "prompts.v1[0].content")
@@ -247,3 +249,40 @@ def test_growing_operations_of_ordinary_size_behave_as_before() -> None:
     check_template(source, WHERE)
     assert render_text(source, {"a": "A", "b": 2}) == (
         "A2 x1None [1, 2, 3] abc 00042     1   x   z b a, b a\n  b <y>!")
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("plain text", ()),
+        ("Hello {{ name }}!", ("name",)),
+        ("{{ a }}{{ b }} and {{ a }}", ("a", "b", "a")),
+        ("{{ name | upper }}", None),
+        ("{{ user.name }}", None),
+        ("{{ items[0] }}", None),
+        ("{% if x %}{{ x }}{% endif %}", None),
+        ("{{ x ~ y }}", None),
+        ("{{ f() }}", None),
+        ("{{ 'literal' }}", None),
+        ("{{ unclosed", None),
+    ],
+)
+def test_plain_names_recognises_only_bare_variable_templates(source: str, names: tuple[str, ...] | None) -> None:
+    assert templating.plain_names(source) == names
+
+
+def test_fits_plainly_never_skips_a_render_that_would_fail() -> None:
+    source = "say {{ text }}"
+    names = templating.plain_names(source)
+    assert names == ("text",)
+    assert templating.fits_plainly(source, names, {"text": "short"})
+    assert not templating.fits_plainly(source, names, {})  # undefined: only a render says how
+    for value in ([1, 2], {"k": "v"}, 10**30, "x" * (MAX_OUTPUT // 2)):
+        assert not templating.fits_plainly(source, names, {"text": value})
+    too_long = "x" * (MAX_OUTPUT + 1)
+    assert not templating.fits_plainly(source, names, {"text": too_long})
+    with pytest.raises(TemplateError, match="rendering limit"):
+        templating.render_text(source, {"text": too_long})
+    for value in (None, True, 1.5, float("nan"), 12345):
+        assert templating.fits_plainly(source, names, {"text": value})
+        assert len(templating.render_text(source, {"text": value})) < 40

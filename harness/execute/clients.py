@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import httpx2
 import openai
 
+from harness.execute.pool import ShardedTransport
 from harness.execute.provider import make_client, resolve_api_key
 from harness.execute.replay import (
     Cassette,
@@ -105,9 +105,7 @@ class ClientPool:
         api_key = resolve_api_key(model, needed=mode is not RecordMode.replay)
         connections = max(model.max_concurrency, 1)
         # A replay never calls upstream: skip the real transport (its TLS context alone costs ~30 ms).
-        inner = None if mode is RecordMode.replay else httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-        )
+        inner = None if mode is RecordMode.replay else ShardedTransport(connections)
         if mode is RecordMode.live:
             # Through the transport all the same: it caps the answer's size as in the recording modes.
             live = RecordingTransport(None, mode, inner=inner, max_response_bytes=model.max_response_bytes)

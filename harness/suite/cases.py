@@ -217,10 +217,15 @@ def build_case(
         isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in messages
     ):
         raise SuiteError(at("messages"), "messages must be a list of {role, content} mappings")
-    graders = build_graders(row.get("graders"), join_field(field, "graders"), ctx, at("graders"))
-    _check_label(row.get("label"), at("label"))
+    # Locations are built only for what is there: most cases have neither graders, label nor tool results.
+    raw_graders = row.get("graders")
+    graders = () if raw_graders is None else build_graders(raw_graders, join_field(field, "graders"), ctx,
+                                                           at("graders"))
+    if row.get("label") is not None:
+        _check_label(row["label"], at("label"))
     group = row.get("group")
-    tool_results = case_tool_results(row, at("tool_results"), ctx.declared_functions)
+    tool_results = {} if row.get("tool_results") is None else case_tool_results(row, at("tool_results"),
+                                                                                ctx.declared_functions)
     return Case(
         id=str(case_id),
         vars=plain(variables),

@@ -7,6 +7,8 @@ the file, the line and the field.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 import re
@@ -38,7 +40,7 @@ from harness.suite.sampling import check_sampling, price_warnings
 from harness.suite.schema_check import prompt_schema_errors, schema_errors
 from harness.suite.tools import declared_functions, load_tool_settings
 from harness.suite.yamlread import LineDict, line_of, load_yaml_text, plain, read_text, value_line
-from harness.templating import check_template, is_template, render_text
+from harness.templating import check_template, fits_plainly, is_template, plain_names, render_text
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "harness.toml")
 
@@ -59,7 +61,26 @@ def _display(path: Path) -> str:
 
 def load_suite(path: str | Path, check_cases: bool = True) -> Suite:
     """Load and validate a suite file. Raises ``SuiteError``/``SuiteErrors`` (exit code 2)."""
-    path = Path(path)
+    # Loading builds hundreds of thousands of long-lived objects (nodes, values, lines, cases) and no
+    # garbage cycles: the collector's passes over them were half the time of loading 10,000 inline cases.
+    with gc_paused():
+        return _load_suite(Path(path), check_cases)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (left as it was found)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_suite(path: Path, check_cases: bool) -> Suite:
     file = _display(path)
     text = read_text(path, file)
     data = load_yaml_text(text, file)
@@ -361,6 +382,9 @@ def _check_renders(suite: Suite, case: Case) -> None:
     variables = case_vars(suite, case)
     for prompt in suite.prompts.values():
         for text, where in prompt.templates:
+            names = plain_names(text)
+            if names is not None and fits_plainly(text, names, variables):
+                continue  # nothing in it can fail with these values: no need to render (10,000 cases: 40%)
             try:
                 render_text(text, variables, f"case {case.id!r}")
             except TemplateError as exc:
