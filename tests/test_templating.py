@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import Location, SuiteError, TemplateError
 from harness import templating
+from harness.errors import Location, SuiteError, TemplateError
 from harness.template_limits import MAX_OUTPUT
 from harness.templating import check_template, render_text
 
