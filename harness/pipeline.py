@@ -240,11 +240,16 @@ async def _execute(suite: Suite, options: RunOptions, modes: dict[str, str], tri
     progress = RunProgress(outcome.planned - outcome.skipped_done, enabled=options.progress)
 
     async def do_call(trial: Trial, request: Request) -> Completion:
-        client = pool.client(trial.model.id)
         box = ToolBox.for_trial(suite, trial)
         if box is None:
             if batches is not None and batches.takes(trial, request):
                 return await batches.call_or_defer(trial, request)
+            direct = pool.direct(trial.model.id)
+            answer = direct.answer(request) if direct is not None else None
+            if answer is not None:
+                return answer
+        client = pool.client(trial.model.id)
+        if box is None:
             return await call(client, request, trial.model.timeout, trial.model.api_key_env)
         # A tool round trip needs each answer before its next request: it runs live, never by batch.
         return await run_round_trip(lambda step: call(client, step, trial.model.timeout, trial.model.api_key_env),

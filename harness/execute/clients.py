@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import openai
-
+from harness.execute.direct_replay import DirectReplay
 from harness.execute.pool import ShardedTransport
 from harness.execute.provider import make_client, resolve_api_key
 from harness.execute.replay import (
@@ -19,6 +19,9 @@ from harness.execute.replay import (
     parse_mode,
 )
 from harness.suite.model import ModelSpec, Suite
+
+if TYPE_CHECKING:  # the SDK is imported where a call is made: a replay answered from cassettes never needs it
+    import openai
 
 
 def choose_modes(suite: Suite, requested: str | None, ci: bool) -> dict[str, str]:
@@ -64,6 +67,7 @@ class ClientPool:
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._cassettes: dict[str, Cassette] = {}
         self._owners: dict[str, str] = {}  # cassette name -> the model id whose mode it follows
+        self._direct: dict[str, DirectReplay | None] = {}
 
     def spec(self, model_id: str) -> ModelSpec:
         models = {m.id: m for m in (*self.suite.models, *self.suite.judges.values())}
@@ -81,6 +85,14 @@ class ClientPool:
         if client is None:
             client = self._clients[model_id] = self._build(model_id, model_id)
         return client
+
+    def direct(self, model_id: str) -> DirectReplay | None:
+        """Answers from a graded model's cassette without the SDK, when the model replays (else None)."""
+        if model_id not in self._direct:
+            replays = self.mode(model_id) is RecordMode.replay
+            self._direct[model_id] = DirectReplay(self._cassette(model_id, model_id), self.spec(model_id)) \
+                if replays else None
+        return self._direct[model_id]
 
     def judge_client(self, model_id: str) -> openai.AsyncOpenAI:
         """The client for a judge (cassette ``<suite>/<model>.judge.json``).
@@ -110,11 +122,18 @@ class ClientPool:
             # Through the transport all the same: it caps the answer's size as in the recording modes.
             live = RecordingTransport(None, mode, inner=inner, max_response_bytes=model.max_response_bytes)
             return make_client(model, api_key, live, connections)
-        cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, cassette_name))
-        self._cassettes[cassette_name] = cassette
-        self._owners[cassette_name] = model_id
+        cassette = self._cassette(model_id, cassette_name)
         transport = RecordingTransport(cassette, mode, inner=inner, max_response_bytes=model.max_response_bytes)
         return make_client(model, api_key, transport, connections)
+
+    def _cassette(self, model_id: str, cassette_name: str) -> Cassette:
+        """The cassette ``cassette_name``, opened once: the SDK's transport and direct replays share it."""
+        cassette = self._cassettes.get(cassette_name)
+        if cassette is None:
+            cassette = open_cassette(cassette_path(self.cassettes_root, self.suite.name, cassette_name))
+            self._cassettes[cassette_name] = cassette
+            self._owners[cassette_name] = model_id
+        return cassette
 
     def prune_unused(self) -> dict[str, int]:
         """After a whole-suite ``record`` run: drop recordings this run did not use, per cassette."""

@@ -9,12 +9,14 @@ recording names its cassette.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from harness.store import TrialError
+
+if TYPE_CHECKING:  # the SDK is imported where a call is made: a replay answered from cassettes never needs it
+    import openai
 
 
 class CallFailed(Exception):
@@ -104,6 +106,8 @@ def error_in_body(parsed: Any) -> str | None:
 
 def classify(exc: BaseException, key_env: str | None = None) -> CallFailed:
     """The ``CallFailed`` for an exception from a call. ``key_env``: the variable holding the model's key."""
+    import openai
+
     for node in cause_chain(exc):
         if type(node).__name__ == "ReplayMiss":
             return CallFailed(TrialError("replay_miss", str(node)), retryable=False)

@@ -11,12 +11,9 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
-from openai.types import Completion as TextCompletion
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from harness.errors import HarnessError, ReplayMissError
 from harness.execute.failures import CallFailed as CallFailed  # re-exported: callers import them from here
@@ -29,6 +26,9 @@ from harness.grade.base import Output, ToolCall
 from harness.render import SAMPLE_HEADER, Request
 from harness.store import TrialError
 from harness.suite.model import ModelSpec
+
+if TYPE_CHECKING:  # the SDK is imported where a client is made: a replay answered from cassettes never needs it
+    import openai
 
 NO_KEY_PLACEHOLDER = "no-key"  # sent to servers that need none; never a real credential
 
@@ -78,6 +78,8 @@ def resolve_api_key(model: ModelSpec, needed: bool) -> str:
 
 def make_client(model: ModelSpec, api_key: str, transport: httpx2.AsyncBaseTransport | None,
                 max_connections: int) -> openai.AsyncOpenAI:
+    import openai
+
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     http_client = httpx2.AsyncClient(
         transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
@@ -128,10 +130,13 @@ async def call(client: openai.AsyncOpenAI, request: Request, timeout: float,
         completion = replace(completion, batch=True)
     if "ttft_ms" in holder:
         completion = replace(completion, ttft_ms=holder["ttft_ms"])
-    return _checked_choices(completion, request)
+    return checked_choices(completion, request)
 
 
 async def _send(client: openai.AsyncOpenAI, request: Request, options: Any) -> Completion:
+    from openai.types import Completion as TextCompletion
+    from openai.types.chat import ChatCompletion
+
     if request.body.get("stream") is True:
         return await _streamed(client, request, options)
     if request.api == "chat":
@@ -142,6 +147,10 @@ async def _send(client: openai.AsyncOpenAI, request: Request, options: Any) -> C
 
 
 async def _streamed(client: openai.AsyncOpenAI, request: Request, options: Any) -> Completion:
+    import openai
+    from openai.types import Completion as TextCompletion
+    from openai.types.chat import ChatCompletionChunk
+
     started = time.perf_counter()
     chat = request.api == "chat"
     chunk_type: Any = ChatCompletionChunk if chat else TextCompletion
@@ -160,16 +169,20 @@ async def _streamed(client: openai.AsyncOpenAI, request: Request, options: Any) 
         # A live stream cut short: never graded as if complete (a recording transport refuses it earlier).
         raise CallFailed(TrialError("stream", f"the stream ended before choice {unfinished[0]} finished"),
                          retryable=True)
-    return _completion(list(result.outputs), _usage(result.usage), ttft_ms=result.ttft_ms)
+    return completion_of(list(result.outputs), _usage(result.usage), ttft_ms=result.ttft_ms)
 
 
-def _completion(outputs: list[Output], usage: dict[str, int], ttft_ms: float | None = None) -> Completion:
+def completion_of(outputs: list[Output], usage: dict[str, int], *, ttft_ms: float | None = None,
+                  recorded_latency_ms: float | None = None, batch: bool = False) -> Completion:
+    """The completion holding ``outputs`` (one per choice, in index order) and the call's token counts."""
     first = outputs[0]
     return Completion(text=first.text, tool_calls=first.tool_calls, finish_reason=first.finish_reason, usage=usage,
-                      ttft_ms=ttft_ms, choices=tuple(outputs) if len(outputs) > 1 else ())
+                      ttft_ms=ttft_ms, choices=tuple(outputs) if len(outputs) > 1 else (),
+                      recorded_latency_ms=recorded_latency_ms, batch=batch)
 
 
-def _checked_choices(completion: Completion, request: Request) -> Completion:
+def checked_choices(completion: Completion, request: Request) -> Completion:
+    """``completion``, unless it has fewer or more choices than the request's ``n`` asked for."""
     wanted = request.body.get("n", 1)
     got = len(completion.outputs())
     if isinstance(wanted, int) and got != wanted:
@@ -181,6 +194,9 @@ def _checked_choices(completion: Completion, request: Request) -> Completion:
 
 def recorded_completion(api: str, content: bytes) -> Completion:
     """A recorded response body as the completion a call would have returned (for offline walks)."""
+    from openai.types import Completion as TextCompletion
+    from openai.types.chat import ChatCompletion
+
     if api == "chat":
         return _from_chat(ChatCompletion.model_validate_json(content))
     return _from_text(TextCompletion.model_validate_json(content))
@@ -229,7 +245,7 @@ def _from_chat(chat: Any) -> Completion:
         if legacy is not None and not calls:
             calls = (ToolCall(name=legacy.name or "", arguments=legacy.arguments or ""),)
         outputs.append(Output(message.content or "", calls, choice.finish_reason))
-    return _completion(outputs, _usage(getattr(chat, "usage", None)))
+    return completion_of(outputs, _usage(getattr(chat, "usage", None)))
 
 
 def _from_text(completion: Any) -> Completion:
@@ -238,4 +254,4 @@ def _from_text(completion: Any) -> Completion:
         raise _no_choices(completion)
     outputs = [Output(choice.text or "", (), choice.finish_reason)
                for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)]
-    return _completion(outputs, _usage(getattr(completion, "usage", None)))
+    return completion_of(outputs, _usage(getattr(completion, "usage", None)))

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-from openai.lib.streaming._deltas import accumulate_delta
 
 from harness.grade.base import Output, ToolCall
 
@@ -140,6 +139,8 @@ async def _choices(stream: AsyncIterator[Any], result: StreamResult,
 async def assemble_chat(stream: AsyncIterator[Any], started: float) -> StreamResult:
     """Chat chunks to choices: content and tool calls joined per choice index (chunks of several choices
     may interleave in any order)."""
+    from openai.lib.streaming._deltas import accumulate_delta  # only streamed calls need the SDK's merger
+
     messages: dict[int, dict[object, object]] = {}
     finish: dict[int, str | None] = {}
     result = StreamResult()

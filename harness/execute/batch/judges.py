@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from harness.execute.batch.ingest import read_answers, reason_phrase
 from harness.execute.batch.requests import BatchLimits, Spool, endpoint_url, request_line
@@ -32,6 +31,9 @@ from harness.execute.scheduler import Attempted
 from harness.plan import Trial
 from harness.render import Request
 from harness.suite.model import ModelSpec, Suite
+
+if TYPE_CHECKING:  # the SDK is imported where a call is made: a replay answered from cassettes never needs it
+    import openai
 
 if TYPE_CHECKING:
     from harness.execute.batch.runner import BatchRunner

@@ -13,14 +13,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
-
-import openai
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harness.execute.batch.state import FINAL_STATUSES, BatchState, Chunk
 from harness.execute.provider import classify
 from harness.report.format import money
 from harness.store import atomic_file
+
+if TYPE_CHECKING:  # the SDK is imported where a call is made: a replay answered from cassettes never needs it
+    import openai
 
 
 @dataclass

@@ -15,8 +15,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from harness.execute.batch.external import check_import, write_export
 from harness.execute.batch.ingest import CURRENT_ANSWER, Answer, AnswerIndex, BatchAnswerTransport
@@ -42,6 +41,9 @@ from harness.plan import Trial, iter_trials
 from harness.render import Request, render_request
 from harness.store import TrialError
 from harness.suite.model import ModelSpec, RetrySettings, Suite
+
+if TYPE_CHECKING:  # the SDK is imported where a call is made: a replay answered from cassettes never needs it
+    import openai
 
 DEFERRED = "batched"  # the error kind of a trial whose call went into a batch file: not stored
 FinishFn = Callable[[Trial, Request, Attempted], Awaitable[None]]
