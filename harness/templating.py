@@ -221,6 +221,9 @@ def render_text(source: str, variables: Mapping[str, Any], where: str = "") -> s
     """Render one template string. Plain strings are returned untouched (no Jinja cost)."""
     if not is_template(source):
         return source
+    plainly = _render_plainly(source, variables)
+    if plainly is not None:
+        return plainly
     try:
         return _bounded_render(_compiled(source), variables)
     except jinja2.UndefinedError as exc:
@@ -240,29 +243,57 @@ def render_text(source: str, variables: Mapping[str, Any], where: str = "") -> s
 
 
 @functools.lru_cache(maxsize=4096)
+def _plain_parts(source: str) -> tuple[tuple[bool, str], ...] | None:
+    """A template that only prints variables (``Hello {{ name }}``: text and bare names, no filter,
+    attribute, test, call or statement) as its parts in order: (False, text as Jinja outputs it) or
+    (True, a variable's name). None for any other template."""
+    try:
+        body = ENV.parse(source).body
+    except jinja2.TemplateError:
+        return None
+    parts: list[tuple[bool, str]] = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.Name) and child.ctx == "load":
+                parts.append((True, child.name))
+            elif isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            else:
+                return None
+    return tuple(parts)
+
+
 def plain_names(source: str) -> tuple[str, ...] | None:
-    """The variables of a template that only prints variables (``Hello {{ name }}``: text and bare names,
-    no filter, attribute, test, call or statement), or None for any other template.
+    """The variables of a template that only prints variables, or None for any other template.
 
     Rendering such a template can fail in two ways only: a variable is undefined, or the text passes the
     output limit. Checking a case against it needs no rendering (see ``fits_plainly``).
     """
     if not is_template(source):
         return ()
-    try:
-        body = ENV.parse(source).body
-    except jinja2.TemplateError:
+    parts = _plain_parts(source)
+    return None if parts is None else tuple(text for is_name, text in parts if is_name)
+
+
+def _render_plainly(source: str, variables: Mapping[str, Any]) -> str | None:
+    """What Jinja renders for a template that only prints text variables, without Jinja (whose context per
+    render was most of the cost); None whenever Jinja has to decide (any other template, a value that is not
+    text, a name that is not a variable, an output near the limit)."""
+    parts = _plain_parts(source)
+    if parts is None:
         return None
-    names: list[str] = []
-    for node in body:
-        if not isinstance(node, nodes.Output):
-            return None
-        for child in node.nodes:
-            if isinstance(child, nodes.Name) and child.ctx == "load":
-                names.append(child.name)
-            elif not isinstance(child, nodes.TemplateData):
+    out = []
+    size = 0
+    for is_name, text in parts:
+        if is_name:
+            text = variables.get(text)
+            if type(text) is not str:
                 return None
-    return tuple(names)
+        size += len(text)
+        out.append(text)
+    return "".join(out) if size <= MAX_OUTPUT else None
 
 
 def fits_plainly(source: str, names: tuple[str, ...], variables: Mapping[str, Any]) -> bool:

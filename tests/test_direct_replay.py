@@ -276,3 +276,23 @@ def test_example_replays_store_the_same_results_with_and_without_the_direct_path
     sdk = run_suite(suite, RunOptions(reports_root=tmp_path / "sdk", record="replay", progress=False))
     assert direct.execute.replay_misses == sdk.execute.replay_misses == []
     assert _results(direct.directory) == _results(sdk.directory)
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "m", "messages": [{"role": "user", "content": "héllo ✓ \u2028 \"q\" \\ /"}], "temperature": 0.7},
+    {"b": 1, "a": [1.5, 1e300, -0.0, 10**30, None, True, {"z": {"y": []}}], "seed": 3},
+    {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+    {"n": float("nan")},
+])
+def test_the_direct_key_is_the_transport_key(body: dict[str, Any]) -> None:
+    from harness.execute.interaction import json_match_key
+
+    assert json_match_key("POST", "/v1/chat/completions", "2", body) == \
+        match_key("POST", "/v1/chat/completions", "2", json.dumps(body).encode("utf-8"))
+
+
+def test_the_direct_key_steps_aside_for_keys_json_would_rewrite() -> None:
+    from harness.execute.interaction import json_match_key
+
+    assert json_match_key("POST", "/p", "0", {"a": {1: "x", "b": 2}}) is None
+    assert json_match_key("POST", "/p", "0", {"a": [{2: 1}]}) is None

@@ -286,3 +286,54 @@ def test_fits_plainly_never_skips_a_render_that_would_fail() -> None:
     for value in (None, True, 1.5, float("nan"), 12345):
         assert templating.fits_plainly(source, names, {"text": value})
         assert len(templating.render_text(source, {"text": value})) < 40
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ a }}",
+        "say {{ a }} and {{ b }}!",
+        "line one\r\nline two {{ a }}\r\n",
+        "trailing newline {{ a }}\n",
+        "{# a comment #}{{ a }}{# another #}",
+        "{% raw %}{{ not a variable }}{% endraw %} {{ a }}",
+        "  {{ a }}  \n\n  {{ b }}",
+        "{{ a }}{{ a }}{{ a }}",
+        "{{ range }}",  # a Jinja global: only Jinja knows what it prints
+        "{{ a | upper }}",
+    ],
+)
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"a": "x", "b": "y"},
+        {"a": "", "b": "ünïcødé ✓ {{ b }}"},
+        {"a": 5, "b": "y"},
+        {"a": None, "b": "y"},
+        {"a": ["l"], "b": {"k": "v"}},
+        {"range": "shadowed", "a": "x", "b": "y"},
+    ],
+)
+def test_plain_templates_render_exactly_as_jinja_does(source: str, variables: dict[str, object]) -> None:
+    try:
+        expected: object = templating._bounded_render(templating._compiled(source), variables)
+    except Exception as exc:  # noqa: BLE001 - the error type is what must match
+        expected = type(exc)
+    fast = templating._render_plainly(source, variables)
+    if fast is not None:
+        assert fast == expected
+    try:
+        got: object = render_text(source, variables)
+    except TemplateError:
+        got = "error"
+    if not isinstance(expected, str):
+        assert got == "error"
+    else:
+        assert got == expected
+
+
+def test_text_variables_are_rendered_without_jinja() -> None:
+    assert templating._render_plainly("say {{ a }}\r\n", {"a": "hi"}) == "say hi\n"
+    assert templating._render_plainly("{{ a | upper }}", {"a": "hi"}) is None
+    assert templating._render_plainly("{{ a }}", {"a": 1}) is None
+    assert templating._render_plainly("{{ a }}", {"a": "x" * (MAX_OUTPUT + 1)}) is None

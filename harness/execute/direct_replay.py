@@ -8,7 +8,8 @@ What is taken on here is only what can be answered exactly as the SDK path answe
 returns None and goes the usual way (which also gives every error its usual words):
 
 - the request: not streamed, to a plain OpenAI-compatible endpoint (not Azure, whose paths the SDK builds);
-  its match key is computed from the body the SDK would send, with the path the SDK would use. A key
+  its match key is computed from the body the SDK would send (in canonical form directly), with the path the
+  SDK would use. A key
   computed differently would only miss here and be looked up again by the transport, never hit wrongly:
   the key hashes the method, path, sample and canonical body, so equal keys are equal requests.
 - the recording: a 200 whose body is JSON of exactly the expected shape, every field the harness reads of
@@ -24,9 +25,9 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.execute.cassette import Cassette, match_key
+from harness.execute.cassette import Cassette
+from harness.execute.interaction import json_match_key
 from harness.execute.provider import Completion, checked_choices, completion_of
-from harness.execute.replay import recording_problem
 from harness.grade.base import Output, ToolCall
 from harness.render import Request
 from harness.suite.model import ModelSpec
@@ -55,9 +56,10 @@ class DirectReplay:
         """The recorded completion for ``request``, or None when the SDK path must answer it."""
         if self.prefix is None or request.body.get("stream") is True:
             return None
-        body = json.dumps(request.body).encode("utf-8")
-        found = self.cassette.lookup(match_key("POST", self.prefix + request.path, request.sample, body))
-        if found is None or found.status != 200 or recording_problem(found) is not None:
+        key = json_match_key("POST", self.prefix + request.path, request.sample, request.body)
+        found = self.cassette.lookup(key) if key is not None else None
+        # A 200 only (a recording that is no answer at all is the SDK path's to report, with its words).
+        if found is None or found.status != 200:
             return None
         # The SDK parses JSON only under a JSON content type (anything else comes back as text: an error).
         content_type = next((v for n, v in found.headers if n.lower() == "content-type"), "*")

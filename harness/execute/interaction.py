@@ -61,6 +61,31 @@ def match_key(method: str, path: str, sample: str | None, body_bytes: bytes | No
     """
     canon = canonical_json(body_bytes)
     kind, payload = (b"json", canon) if canon is not None else (b"raw", body_bytes or b"")
+    return _key(method, path, sample, kind, payload)
+
+
+def json_match_key(method: str, path: str, sample: str | None, body: Any) -> str | None:
+    """``match_key`` of a request whose body is ``body`` sent as JSON, without writing and reading it back;
+    None when the shortcut cannot be sure of the canonical form (a key that is not text)."""
+    try:
+        canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    if not _text_keys(body):
+        return None
+    return _key(method, path, sample, b"json", canon.encode("utf-8"))
+
+
+def _text_keys(value: Any) -> bool:
+    """Whether every mapping key in ``value`` is text (JSON would turn others into text, reordering them)."""
+    if type(value) is dict:
+        return all(type(k) is str and _text_keys(v) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return all(_text_keys(v) for v in value)
+    return True
+
+
+def _key(method: str, path: str, sample: str | None, kind: bytes, payload: bytes) -> str:
     digest = hashlib.sha256()
     for part in (_KEY_SCHEME, method.upper().encode(), path.encode("utf-8"), (sample or "").encode("utf-8"),
                  kind, payload):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.store import MANIFEST_FILE, RESULTS_FILE, Manifest
+from harness.store import Manifest, folder_stamp
 
 # Resamples for the few bootstrap intervals a summary computes (cost, latency): the index keeps only their
 # point estimates, and pass-rate intervals do not resample, so fewer draws change nothing it stores.
@@ -58,18 +58,6 @@ class RunDigest:
     manifest: dict[str, Any]
     variants: list[VariantRow] = field(default_factory=list)
     cases: list[CaseRow] = field(default_factory=list)
-
-
-def folder_stamp(directory: Path) -> str:
-    """Sizes and modification times of a run's two files: cheap to read for every run on each rebuild."""
-    parts = []
-    for name in (MANIFEST_FILE, RESULTS_FILE):
-        try:
-            st = (directory / name).stat()
-            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-        except OSError:
-            parts.append("-")
-    return "|".join(parts)
 
 
 def digest_run(directory: Path) -> RunDigest:

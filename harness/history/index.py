@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.history.digest import RunDigest, digest_run, folder_stamp
-from harness.store import MANIFEST_FILE
+from harness.history.digest import RunDigest, digest_run
+from harness.store import MANIFEST_FILE, folder_stamp
 from harness.store.files import locked
 
 INDEX_FILE = "index.sqlite"

@@ -24,7 +24,15 @@ from harness.stats.comparison import Comparison, apply_holm, compare
 from harness.stats.frontier import ParetoPoint, pareto_summary
 from harness.stats.seeding import seed_from
 from harness.stats.summary import VariantSummary, summarize_variants
-from harness.store import MANIFEST_FILE, RESULTS_FILE, CompactResult, Manifest, TrialRecord, read_compact_results
+from harness.store import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    CompactResult,
+    Manifest,
+    TrialRecord,
+    folder_stamp,
+    read_compact_results,
+)
 
 DEFAULT_RESAMPLES = 9999
 LEVEL = 0.95
@@ -84,13 +92,24 @@ class RunReport:
         return [v.variant for v in self.variants]
 
 
+# The run folder read last, with the stamp of its files then: the history index and the summary after a run
+# both read the same folder, and reading a large results file was a tenth of a 10,000-trial replay.
+_LAST_READ: dict[Path, tuple[str, Manifest, list[CompactResult]]] = {}
+
+
 def load_run(directory: Path) -> tuple[Manifest, list[CompactResult]]:
     """The manifest and the results of a run folder, compact, in (variant, case, repeat) order."""
     if not (directory / MANIFEST_FILE).is_file():
         raise HarnessError(f"{directory}: not a run folder (no {MANIFEST_FILE})")
+    key, stamp = directory.resolve(), folder_stamp(directory)
+    cached = _LAST_READ.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1], list(cached[2])
     manifest = Manifest.read(directory)  # an unreadable one raises ManifestError, naming the file
     results = sorted(read_compact_results(directory / RESULTS_FILE), key=lambda t: (variant_key(t), trial_order(t)))
-    return manifest, results
+    _LAST_READ.clear()  # one run at most: a long-lived process (the viewer) must not hold every run it showed
+    _LAST_READ[key] = (stamp, manifest, results)
+    return manifest, list(results)
 
 
 def variant_order(manifest: Manifest) -> Callable[[VariantKey], tuple[Any, ...]]:

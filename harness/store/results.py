@@ -202,3 +202,15 @@ def _truncate_torn_tail(path: Path) -> None:
                 return
             pos = start
         fh.truncate(0)
+
+
+def folder_stamp(directory: Path) -> str:
+    """Sizes and modification times of a run's two files: cheap to read for every run on each rebuild."""
+    parts = []
+    for name in (MANIFEST_FILE, RESULTS_FILE):
+        try:
+            st = (directory / name).stat()
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append("-")
+    return "|".join(parts)
