@@ -1,14 +1,24 @@
 """The terminal's narrow tables: what they drop must be what `--wide` still shows, never a number a person needs."""
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from test_report_fixtures import trial, write_run
 
-from harness.report.build import ReportOptions, build_report
-from harness.report.format import mde_pair, p_with_test, tokens_per_case
-from harness.report.narrow import narrow_table
-from harness.report.table import Cell, comparisons_table, summary_table
+from harness.report.build import ReportOptions, RunReport, build_report
+from harness.report.format import (
+    COST_UNIT,
+    amount,
+    decimal_interval,
+    mde_pair,
+    p_with_test,
+    signed_interval,
+    tokens_per_case,
+)
+from harness.report.narrow import WIDTH, narrow_table
+from harness.report.render import render_report
+from harness.report.table import METRIC_NAMES, Cell, comparisons_table, summary_table
 from harness.stats.cost_timing_compare import QUANTILE_PERMUTATION
 from harness.stats.paired import MCNEMAR_MIDP
 from harness.stats.power import Detectable
@@ -94,3 +104,96 @@ def test_no_long_form_reaches_the_terminal_without_its_short_form(tmp_path: Path
             for header, cell in zip(headers, row, strict=True):
                 if header not in _NAME_COLUMNS:
                     assert len(cell.text) <= _NARROW_CELL_MAX, (header, cell.text)
+
+
+# -- worst cases of the whole terminal report: every line within 120 columns, `--wide` with everything ------------
+
+# Variant names as suites make them (model · prompt · temperature), up to "smollm2 · v3-few-shot · T=0" (27).
+_PROMPTS = ("v1", "v2-concise", "v3-few-shot")
+
+
+def _varied_run(root: Path, prompts: Sequence[str], n_cases: int, repeats: int, metrics: Sequence[str],
+                temperature: float = 0.0) -> Path:
+    """Every prompt over the same cases with repeats: pass/fail, cost and latency that differ per case (a cost
+    that differs by the same amount in every case has no spread to size an MDE with), some undecided trials."""
+    results = []
+    for p, prompt in enumerate(prompts):
+        for i in range(n_cases):
+            for repeat in range(repeats):
+                passed = None if (i, repeat) == (1, 0) and p else (i * 5 + p * 3 + repeat) % (4 + p) != 0
+                result = trial(f"case-{i:03d}", passed, prompt=prompt, model="smollm2", temperature=temperature,
+                               repeat=repeat, cost=0.0002 + 0.00001 * ((i * (p + 2)) % 7) + 0.00003 * p,
+                               latency_ms=300.0 + 37 * ((i * (p + 1) + repeat) % 11))
+                results.append(dataclasses.replace(result, request={
+                    "model": "smollm2", "messages": [{"role": "user", "content": f"{prompt}: {i}"}]}))
+    return write_run(root, results, baseline={"prompt": prompts[0]}, metrics=metrics)
+
+
+def _terminal(directory: Path) -> tuple[RunReport, dict[str, str], dict[str, str]]:
+    """The report and its narrow and wide terminal texts (`harness run`'s summary and `harness report`)."""
+    report = build_report(directory, ReportOptions(n_resamples=199))
+    narrow = {fmt: render_report(report, fmt) for fmt in ("summary", "table")}
+    wide = {fmt: render_report(report, fmt, wide=True) for fmt in ("summary", "table")}
+    for fmt, text in narrow.items():
+        too_wide = [line for line in text.splitlines() if len(line) > WIDTH]
+        assert not too_wide, (fmt, too_wide)
+    return report, narrow, wide
+
+
+def test_a_gate_on_several_metrics_splits_the_comparisons_per_metric(tmp_path: Path) -> None:
+    metrics = ("pass_rate", "score", "cost", "latency_p95")
+    report, narrow, wide = _terminal(_varied_run(tmp_path, _PROMPTS, 30, 2, metrics))
+    assert {c.metric for c in report.comparisons} == set(metrics) - {"score"} | ({"score"} & set(report.metrics))
+    shown = list(dict.fromkeys(METRIC_NAMES[c.metric] for c in report.comparisons))
+    assert len(shown) >= 3
+    for text in narrow.values():
+        tables = text.split("Comparisons against")[1]
+        assert [line[:-1] for line in tables.splitlines() if line[:-1] in shown] == shown  # one titled table each
+        assert "per 1k cases" not in tables.split("\n\n")[0]  # the title "cost/1k cases:" carries cost's unit
+    for c in report.comparisons:
+        for text in wide.values():  # one table with a metric column and every interval and full MDE
+            row = next(line for line in text.splitlines()
+                       if line.startswith(c.candidate + " ") and f"  {METRIC_NAMES[c.metric]}  " in line)
+            assert signed_interval(c.ci95, c.metric) in row
+            assert mde_pair(c.mde_warn, c.mde_block, c.mde_unreachable, c.metric) in row
+    assert all(max(len(line) for line in text.splitlines()) > WIDTH for text in wide.values())
+
+
+def test_a_cost_mde_with_one_level_out_of_reach_is_as_short_as_the_others(tmp_path: Path) -> None:
+    # 6 cases: the sign-flip test's smallest p (2^-6) is below 0.05 but not below 0.01.
+    report, narrow, wide = _terminal(_varied_run(tmp_path, _PROMPTS[:2], 6, 2, ("cost", "latency_p95")))
+    cost = next(c for c in report.comparisons if c.metric == "cost")
+    assert cost.mde_warn is not None and cost.mde_block is None and cost.mde_unreachable["block"].cases_needed
+    short = mde_pair(cost.mde_warn, None, cost.mde_unreachable, "cost", short=True)
+    assert short == f"{amount(cost.mde_warn, 'cost')}/needs ≈{cost.mde_unreachable['block'].cases_needed} cases"
+    assert len(short) <= _NARROW_CELL_MAX
+    full = mde_pair(cost.mde_warn, None, cost.mde_unreachable, "cost")
+    assert f"{COST_UNIT} / not detectable at this size" in full
+    for fmt in narrow:
+        assert short in narrow[fmt] and full not in narrow[fmt]
+        assert full in wide[fmt] and signed_interval(cost.ci95, "cost") in wide[fmt]
+
+
+def test_flakiness_of_several_long_named_variants_fits(tmp_path: Path) -> None:
+    prompts = (*_PROMPTS, "v4-chain-of-thought")
+    report, narrow, wide = _terminal(_varied_run(tmp_path, prompts, 40, 3, ("pass_rate",), temperature=0.7))
+    assert max(len(s.variant) for s in report.variants) >= 30
+    flaky = [s for s in report.variants if s.flakiness is not None]
+    assert len(flaky) == len(prompts)
+    table = narrow["table"].split("Flakiness")[1]
+    assert "within sd" in table and "SE k=1" in table and "SE k=3" not in table  # SE named once
+    section = wide["table"].split("Flakiness")[1]
+    assert "within-case sd" in section and "SE k=3" in section
+    for s in flaky:
+        row = next(line for line in section.splitlines() if line.startswith(s.variant + " "))
+        assert decimal_interval(s.flakiness.within_sd_interval, 3) in row
+        assert decimal_interval(s.flakiness.icc_interval) in row
+
+
+def test_a_table_that_fits_keeps_its_headers(tmp_path: Path) -> None:
+    results = [trial(f"c{i}", (i + r + p) % 3 != 0, prompt=f"v{p}", repeat=r)
+               for p in (1, 2) for i in range(25) for r in range(2)]  # fmt: skip
+    report, narrow, _ = _terminal(write_run(tmp_path, results, baseline={"prompt": "v1"}))
+    assert len(report.comparisons) == 1 and all(s.flakiness is not None for s in report.variants)
+    table = narrow["table"].split("Flakiness")[1]
+    assert "within-case sd" in table and "noise share" in table and "SE k=3" in table

@@ -8,7 +8,8 @@ Rules every function follows:
   and cost is shown per 1,000 cases (``$1.81`` reads better than ``$1.8e-06`` per case);
 * differences of [0,1] metrics are in points; cost in dollars per 1,000 cases; latency in seconds;
 * a table cell with a detail a 120-column terminal leaves out (a test's name, token details, why an MDE is
-  missing) is made here with its short form beside it (``Shown``), so the two never drift apart.
+  missing, cost's unit, which the table's heading names) is made here with its short form beside it
+  (``Shown``), so the two never drift apart.
 """
 
 from __future__ import annotations
@@ -131,14 +132,19 @@ def cost_money(value: float | None, sign: bool = False, decimals: int | None = N
     return NONE if value is None else money(value * COST_CASES, decimals, sign)
 
 
+def _money_parts(interval: Interval, sign: bool) -> tuple[str, str]:
+    """A per-case cost's estimate and bracket per 1,000 cases, both with the digits the bounds need."""
+    values = [v * COST_CASES for v in (interval.estimate, interval.low, interval.high) if v is not None]
+    places = _money_digits(values)
+    return (cost_money(interval.estimate, sign, places),
+            _bracket(interval, cost_money(interval.low, sign, places), cost_money(interval.high, sign, places)))
+
+
 def money_interval(interval: Interval | None, sign: bool = False) -> str:
     """Per-case cost with its interval, shown per 1,000 cases, with enough digits to tell the bounds apart."""
     if interval is None or interval.estimate is None:
         return NONE
-    values = [v * COST_CASES for v in (interval.estimate, interval.low, interval.high) if v is not None]
-    places = _money_digits(values)
-    return (f"{cost_money(interval.estimate, sign, places)} "
-            f"{_bracket(interval, cost_money(interval.low, sign, places), cost_money(interval.high, sign, places))}")
+    return " ".join(_money_parts(interval, sign))
 
 
 def seconds(value: float | None, sign: bool = False) -> str:
@@ -218,6 +224,12 @@ def unit_of(metric: str) -> str:
     return f" {COST_UNIT}" if metric == "cost" else ""
 
 
+def short_unit_of(metric: str) -> str:
+    """The unit a table cell's short form keeps: cost's "per 1k cases" is in the table's heading instead
+    (``cost/1k cases``), as it already is for the estimates beside it."""
+    return "" if metric == "cost" else unit_of(metric)
+
+
 def signed_interval(interval: Interval | None, metric: str) -> str:
     """``-3.1 pts [-6.0, -0.2]`` (or dollars per 1k cases / seconds for cost and latency); ``?`` for a bound
     that does not exist."""
@@ -227,6 +239,15 @@ def signed_interval(interval: Interval | None, metric: str) -> str:
         return money_interval(interval, sign=True) + unit_of(metric)
     low, high = signed(interval.low, metric), signed(interval.high, metric)
     return f"{signed(interval.estimate, metric)}{unit_of(metric)} {_bracket(interval, low, high)}"
+
+
+def delta(interval: Interval | None, metric: str) -> Shown:
+    """A comparison's change: ``signed_interval``; short: the estimate alone (money with the digits its
+    interval needed), cost without its unit (see ``short_unit_of``)."""
+    if interval is None or interval.estimate is None:
+        return Shown(NONE, NONE)
+    estimate = _money_parts(interval, sign=True)[0] if metric == "cost" else signed(interval.estimate, metric)
+    return Shown(signed_interval(interval, metric), estimate + short_unit_of(metric))
 
 
 def amount(value: float | None, metric: str, percent_sign: bool = False) -> str:
@@ -250,7 +271,7 @@ def mde_text(value: float | None, cases_needed: int | None, metric: str, short: 
     """One MDE in its unit, or ``not detectable at this size (needs ≈N cases)`` when none exists (short:
     ``needs ≈N cases``)."""
     if value is not None:
-        return amount_with_unit(value, metric)
+        return amount(value, metric) + (short_unit_of(metric) if short else unit_of(metric))
     if cases_needed is not None:
         return f"needs ≈{cases_needed} cases" if short else f"not detectable at this size (needs ≈{cases_needed} cases)"
     return NONE
@@ -259,10 +280,11 @@ def mde_text(value: float | None, cases_needed: int | None, metric: str, short: 
 def mde_pair(warn: float | None, block: float | None, unreachable: dict[str, Any], metric: str,
              short: bool = False) -> str:
     """``19.9 / 26.2 pts``, or each level's "not detectable" text: the MDE column of every output. The short
-    form (``19.9/26.2 pts``, ``needs ≈558/≈906 cases``) leaves the why to the note under the table."""
-    sep = "/" if short else " / "
+    form (``19.9/26.2 pts``, ``needs ≈558/≈906 cases``, ``$0.222/needs ≈7 cases``) leaves the why to the note
+    under the table and cost's unit to the table's heading."""
+    sep, unit = ("/", short_unit_of(metric)) if short else (" / ", unit_of(metric))
     if warn is not None and block is not None:
-        return f"{amount(warn, metric)}{sep}{amount(block, metric)}{unit_of(metric)}"
+        return f"{amount(warn, metric)}{sep}{amount(block, metric)}{unit}"
     if warn is None and block is None and not unreachable:
         return NONE
     needed = {level: getattr(unreachable.get(level), "cases_needed", None) for level in ("warn", "block")}

@@ -8,7 +8,7 @@ import dataclasses
 import re
 import textwrap
 
-from harness.report.table import Cell, Table
+from harness.report.table import Cell, Table, render
 
 WIDTH = 120
 _INTERVAL = re.compile(r" \[[^\]]*\]")  # " [62.6, 95.3]", " [$0.0035, $0.0038]"
@@ -17,6 +17,9 @@ _HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p"
             "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
             "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
 _WIDE_ONLY = {"tokens/s"}  # a derived column: `--wide` shows it
+# Headers shorter still, for a table that is too wide with the short ones (the Flakiness table of long names).
+_TIGHT = {"within-case sd": "within sd", "noise share": "noise"}
+_PROJECTION = re.compile(r"^SE (k=.+)$")  # "SE k=1  k=3  k=5": the projections' columns name SE once
 
 
 def narrow_header(header: str) -> str:
@@ -44,7 +47,16 @@ def narrow_table(table: Table) -> Table:
             headers = [*headers[:c], "variant (run b vs run a)", *headers[c + 1:]]
     narrowed = [[Cell(_INTERVAL.sub("", c.text if c.short is None else c.short), c.tip, c.css)
                  for i, c in enumerate(row) if i not in drop] for row in rows]  # fmt: skip
-    return ([narrow_header(h) for i, h in enumerate(headers) if i not in drop], narrowed)
+    kept = [narrow_header(h) for i, h in enumerate(headers) if i not in drop]
+    if max(map(len, render((kept, narrowed)).splitlines()), default=0) > WIDTH:
+        kept = _tight(kept)
+    return (kept, narrowed)
+
+
+def _tight(headers: list[str]) -> list[str]:
+    """Tighter headers: the table's footnote spells them out."""
+    tight = [_TIGHT.get(h, h) for h in headers]
+    return [_PROJECTION.sub(r"\1", h) if i and _PROJECTION.match(tight[i - 1]) else h for i, h in enumerate(tight)]
 
 
 def wrap(text: str, indent: str = "") -> str:

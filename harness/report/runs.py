@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.report.build import load_run, run_seed
 from harness.report.format import amount_with_unit
 from harness.report.headline import grouped, sentence
-from harness.report.table import METRIC_NAMES, comparison_notes, comparisons_table, flip_lines
+from harness.report.table import METRIC_NAMES, comparison_notes, flip_lines
 from harness.report.text import Writer
 from harness.stats.cases import METRICS, by_variant, label_of
 from harness.stats.comparison import Comparison, apply_holm, compare_runs
@@ -126,9 +126,8 @@ def render_comparison(result: RunsComparison, fmt: str, wide: bool = False) -> s
     metrics = ", ".join(METRIC_NAMES.get(m, m) for m in result.metrics)
     w.para(f"paired on case id; {metrics}; Holm over the {len(result.comparisons)} comparisons shown; "
            f"margin {amount_with_unit(result.margin, 'pass_rate')}")  # fmt: skip
-    table = comparisons_table(result.comparisons, show_baseline=True)
-    if table is not None:
-        w.table(table)
+    if result.comparisons:
+        w.comparisons(result.comparisons, show_baseline=True)
         for c in result.comparisons:
             w.details(f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}",
                       lambda c=c: w.lines(comparison_notes(c) + flip_lines(c)))  # type: ignore[misc]

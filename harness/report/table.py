@@ -17,6 +17,7 @@ from harness.report.format import (
     amount_with_unit,
     decimal,
     decimal_interval,
+    delta,
     disclosure,
     duration,
     mde_pair,
@@ -26,7 +27,6 @@ from harness.report.format import (
     p_with_test,
     pct,
     pct_interval,
-    signed_interval,
     tokens_per_case,
 )
 from harness.stats.comparison import Comparison
@@ -288,7 +288,7 @@ def comparisons_table(comparisons: Sequence[Comparison], show_baseline: bool) ->
             Cell(f"{amount(c.baseline_estimate, c.metric, percent_sign=True)} → "
                  f"{amount(c.candidate_estimate, c.metric, percent_sign=True)}",
                  "over the shared cases"),
-            Cell(signed_interval(c.ci95, c.metric), disclosure(c.ci95)),
+            Cell.shown(delta(c.ci95, c.metric), disclosure(c.ci95)),
             Cell.shown(p_with_test(c.p_value, c.p_method), "one-sided p for 'candidate worse'"),
             Cell(p_value(c.p_holm), f"Holm-adjusted over {c.family_size} comparisons"),
             Cell(c.gate.verdict.value, c.gate.reason, f"verdict-{c.gate.verdict.value.lower()}"),

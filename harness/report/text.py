@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from harness.report.build import RunReport
 from harness.report.format import amount_with_unit
 from harness.report.headline import headline_sentences
-from harness.report.narrow import narrow_table, wrap
+from harness.report.narrow import WIDTH, narrow_table, wrap
 from harness.report.table import (
     METRIC_NAMES,
     SAMPLES_NOTE,
     Cell,
     Table,
     comparison_notes,
-    comparison_table,
+    comparisons_table,
     flakiness_table,
     flip_lines,
     money_total,
@@ -24,6 +24,7 @@ from harness.report.table import (
     summary_methods,
     summary_table,
 )
+from harness.stats.comparison import Comparison
 
 # GitHub rejects comments above 65,536 characters; the detail sections are dropped first to fit.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -74,6 +75,18 @@ class Writer:
             table = narrow_table(table)
         self.parts.append(render(table, "github" if self.markdown else "simple") + "\n")
 
+    def comparisons(self, comparisons: Sequence[Comparison], show_baseline: bool) -> None:
+        """The comparisons table. When it is wider than a 120-column terminal with several metrics, one table
+        per metric, titled with the metric and its unit: no metric column, and each column in one unit."""
+        metrics = list(dict.fromkeys(c.metric for c in comparisons))
+        split = self.narrow and len(metrics) > 1 and _widest(comparisons_table(comparisons, show_baseline)) > WIDTH
+        for metric in metrics if split else [None]:
+            table = comparisons_table([c for c in comparisons if metric in (None, c.metric)], show_baseline)
+            if table is not None:
+                if split:
+                    self.parts.append(f"{METRIC_NAMES.get(metric, metric)}:")
+                self.table(table)
+
     def lines(self, lines: list[str], indent: str = "") -> None:
         if lines:
             bullet = "- " if self.markdown else "  "
@@ -103,6 +116,11 @@ class Writer:
         return "\n".join(self.parts).rstrip("\n") + "\n"
 
 
+def _widest(table: Table | None) -> int:
+    """The widest line of ``table`` on a narrow terminal."""
+    return 0 if table is None else max(map(len, render(narrow_table(table)).splitlines()))
+
+
 def _md_escape(text: str, cell: bool = False) -> str:
     """Run data (case ids, prompt names, reasons) is text: no HTML in a PR comment, no cell-splitting pipes."""
     text = text.replace("&", "&amp;").replace("<", "&lt;")
@@ -120,10 +138,9 @@ def _render(report: RunReport, markdown: bool, details: bool, compact: bool = Fa
         w.lines(summary_methods(report))
     else:
         w.para("No finished trials.")
-    comparisons = comparison_table(report)
-    if comparisons is not None:
+    if report.comparisons:
         w.heading(comparison_heading(report))
-        w.table(comparisons)
+        w.comparisons(report.comparisons, report.all_pairs)
         for c in [] if compact else report.comparisons:
             title = (f"{c.candidate} vs {c.baseline} · {METRIC_NAMES.get(c.metric, c.metric)}")
             body = comparison_notes(c) + flip_lines(c)
