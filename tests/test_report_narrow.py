@@ -129,9 +129,9 @@ def _varied_run(root: Path, prompts: Sequence[str], n_cases: int, repeats: int, 
     return write_run(root, results, baseline={"prompt": prompts[0]}, metrics=metrics)
 
 
-def _terminal(directory: Path) -> tuple[RunReport, dict[str, str], dict[str, str]]:
+def _terminal(directory: Path, all_pairs: bool = False) -> tuple[RunReport, dict[str, str], dict[str, str]]:
     """The report and its narrow and wide terminal texts (`harness run`'s summary and `harness report`)."""
-    report = build_report(directory, ReportOptions(n_resamples=199))
+    report = build_report(directory, ReportOptions(n_resamples=199, all_pairs=all_pairs))
     narrow = {fmt: render_report(report, fmt) for fmt in ("summary", "table")}
     wide = {fmt: render_report(report, fmt, wide=True) for fmt in ("summary", "table")}
     for fmt, text in narrow.items():
@@ -197,3 +197,15 @@ def test_a_table_that_fits_keeps_its_headers(tmp_path: Path) -> None:
     assert len(report.comparisons) == 1 and all(s.flakiness is not None for s in report.variants)
     table = narrow["table"].split("Flakiness")[1]
     assert "within-case sd" in table and "noise share" in table and "SE k=3" in table
+
+
+def test_all_pairs_too_wide_for_one_table_gets_one_per_baseline(tmp_path: Path) -> None:
+    report, narrow, wide = _terminal(_varied_run(tmp_path, _PROMPTS, 30, 2, ("pass_rate", "cost")), all_pairs=True)
+    baselines = list(dict.fromkeys(c.baseline for c in report.comparisons))
+    assert len(baselines) == 2 and len(report.comparisons) == 6
+    for metric in ("pass rate", "cost/1k cases"):
+        for baseline in baselines:
+            assert f"\n{metric}, against {baseline}:\n" in narrow["table"]
+    for c in report.comparisons:  # `--wide`: one table, a row per pair with both names and the interval
+        assert any(line.startswith(f"{c.baseline}  ") and f"  {c.candidate}  " in line
+                   and signed_interval(c.ci95, c.metric) in line for line in wide["table"].splitlines())

@@ -76,15 +76,28 @@ class Writer:
         self.parts.append(render(table, "github" if self.markdown else "simple") + "\n")
 
     def comparisons(self, comparisons: Sequence[Comparison], show_baseline: bool) -> None:
-        """The comparisons table. When it is wider than a 120-column terminal with several metrics, one table
-        per metric, titled with the metric and its unit: no metric column, and each column in one unit."""
-        metrics = list(dict.fromkeys(c.metric for c in comparisons))
-        split = self.narrow and len(metrics) > 1 and _widest(comparisons_table(comparisons, show_baseline)) > WIDTH
-        for metric in metrics if split else [None]:
-            table = comparisons_table([c for c in comparisons if metric in (None, c.metric)], show_baseline)
+        """The comparisons table. Too wide for a 120-column terminal, it is split: first one table per metric
+        (no metric column, each column in one unit), then, with all pairs, one per baseline (no baseline
+        column); each table titled with what its rows share."""
+        groups: list[tuple[str, list[Comparison]]] = [("", list(comparisons))]
+        splits: list[tuple[Callable[[Comparison], str], bool]] = [
+            (lambda c: METRIC_NAMES.get(c.metric, c.metric), show_baseline)]
+        if show_baseline:
+            splits.append((lambda c: f"against {c.baseline}", False))
+        baseline_column = show_baseline
+        for key, keeps_baseline in splits:
+            if not self.narrow or all(_widest(comparisons_table(g, baseline_column)) <= WIDTH for _, g in groups):
+                break
+            if len(set(map(key, comparisons))) < 2:
+                continue
+            groups = [(", ".join(filter(None, (title, value))), [c for c in group if key(c) == value])
+                      for title, group in groups for value in dict.fromkeys(map(key, group))]  # fmt: skip
+            baseline_column = keeps_baseline
+        for title, group in groups:
+            table = comparisons_table(group, baseline_column)
             if table is not None:
-                if split:
-                    self.parts.append(f"{METRIC_NAMES.get(metric, metric)}:")
+                if title:
+                    self.parts.append(f"{title}:")
                 self.table(table)
 
     def lines(self, lines: list[str], indent: str = "") -> None:
