@@ -296,3 +296,45 @@ def test_the_direct_key_steps_aside_for_keys_json_would_rewrite() -> None:
 
     assert json_match_key("POST", "/p", "0", {"a": {1: "x", "b": 2}}) is None
     assert json_match_key("POST", "/p", "0", {"a": [{2: 1}]}) is None
+
+
+def test_record_missing_answers_hits_directly_and_records_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.pipeline import RunOptions, run_suite
+    from harness.suite import load_suite
+    from harness.testing.fault_server import FaultServer
+
+    monkeypatch.delenv("CI", raising=False)
+    answered: list[bool] = []
+    original = DirectReplay.answer
+
+    def counting(self: DirectReplay, request: Request) -> Any:
+        result = original(self, request)
+        answered.append(result is not None)
+        return result
+
+    monkeypatch.setattr(DirectReplay, "answer", counting)
+
+    def suite_with(cases: int) -> Path:
+        path = tmp_path / "suite.yaml"
+        path.write_text(
+            "suite: rm\nmodels:\n  - name: fault-server\n    base_url: ${RM_URL}\n    api_key_env: null\n"
+            "    price: {input: 0, output: 0}\nprompts:\n  v1:\n    - {role: user, content: '{{ text }}'}\n"
+            "cases:\n" + "".join(f"  - {{id: c{i}, vars: {{text: 'item {i}'}}}}\n" for i in range(cases)) +
+            "graders:\n  - {type: contains, value: item}\n", encoding="utf-8")
+        return path
+
+    with FaultServer() as server:
+        monkeypatch.setenv("RM_URL", server.base_url)
+        first = run_suite(load_suite(suite_with(3)), RunOptions(reports_root=tmp_path / "r", record="record",
+                                                                progress=False))
+        assert first.finished == 3 and answered == []  # `record` always calls
+        before = server.stats()["requests_total"]
+        again = run_suite(load_suite(suite_with(4)), RunOptions(reports_root=tmp_path / "r", record="record-missing",
+                                                                progress=False))
+        assert again.finished == 4
+        assert server.stats()["requests_total"] - before == 1  # only the new case went out
+    assert sorted(answered) == [False, True, True, True]  # three hits answered directly, the miss by the SDK
+    replay = run_suite(load_suite(suite_with(4)), RunOptions(reports_root=tmp_path / "r", record="replay",
+                                                             progress=False))
+    assert replay.finished == 4 and answered[-4:] == [True] * 4  # the new recording replays directly too

@@ -87,9 +87,10 @@ class ClientPool:
         return client
 
     def direct(self, model_id: str) -> DirectReplay | None:
-        """Answers from a graded model's cassette without the SDK, when the model replays (else None)."""
+        """Answers from a graded model's cassette without the SDK, when the model replays or records only what
+        is missing (else None: every call goes out)."""
         if model_id not in self._direct:
-            replays = self.mode(model_id) is RecordMode.replay
+            replays = self.mode(model_id) in (RecordMode.replay, RecordMode.record_missing)
             self._direct[model_id] = DirectReplay(self._cassette(model_id, model_id), self.spec(model_id)) \
                 if replays else None
         return self._direct[model_id]
