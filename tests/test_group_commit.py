@@ -21,7 +21,8 @@ def test_every_writer_waits_for_a_flush_that_began_after_its_write() -> None:
     flushed_up_to: list[int] = []  # for each finished flush: how many writes had returned when it began
     lock = threading.Lock()
 
-    def flush() -> None:
+    def flush(items: list[object]) -> None:
+        assert items == []  # the writers wrote for themselves
         with lock:
             began_with = len(written)
         time.sleep(0.005)
@@ -54,21 +55,22 @@ def test_every_writer_waits_for_a_flush_that_began_after_its_write() -> None:
 def test_a_failed_flush_fails_its_waiters_and_the_next_one_is_tried_again() -> None:
     attempts = []
 
-    def flush() -> None:
-        attempts.append(1)
+    def flush(items: list[object]) -> None:
+        attempts.append(items)
         if len(attempts) == 1:
             raise OSError(28, "No space left on device")
 
     async def scenario() -> None:
         commit = GroupCommit(flush)
-        commit.wrote()
+        commit.wrote("a")
         with pytest.raises(OSError):
             await commit.synced()
-        commit.wrote()
-        await commit.synced()  # the disk has room again: a new flush covers both writes
+        commit.wrote("b")
+        commit.wrote("c")
+        await commit.synced()  # the disk has room again: a new flush covers the new writes
 
     asyncio.run(scenario())
-    assert len(attempts) == 2
+    assert attempts == [["a"], ["b", "c"]]
 
 
 def test_recording_transport_flushes_once_for_many_concurrent_recordings(tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             inner = httpx2.AsyncHTTPTransport()
         self.cassette = cassette
         self.inner = inner
-        self._commit = GroupCommit(cassette.flush if cassette is not None else _nothing)
+        self._commit = GroupCommit(self._write_and_flush)
         # Counters for progress lines and tests: replayed hits, upstream calls, interactions recorded.
         self.hits = 0
         self.upstream_calls = 0
@@ -263,20 +263,25 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             reason=response.reason_phrase, content=content,
             response_headers=[*response.headers.multi_items(), *timings],
         )
-        # Off the event loop: the recording is written to the journal, then fsync'd (one flush shared by the
-        # recordings written meanwhile) before the answer goes back, so the trial's result (stored after
-        # this returns) can never be on disk without its recording.
-        try:
-            if await asyncio.to_thread(self.cassette.record, interaction, sync=False):
-                self.recorded += 1
-        finally:
-            self._commit.wrote()  # an equal recording made earlier may still await its flush: wait for it too
+        # Off the event loop: the recording is written to the journal and fsync'd (one append and one flush
+        # shared by the recordings made meanwhile) before the answer goes back, so the trial's result (stored
+        # after this returns) can never be on disk without its recording. An equal recording made earlier
+        # may still await its flush: this one waits for it too.
+        self._commit.wrote(interaction)
         await self._commit.synced()
         # Answer with what is stored (an unchanged answer keeps its first latency), so a recording run
         # reports exactly what its replays will.
         interaction = self.cassette.lookup(key) or interaction
         note_recorded(interaction)
         return _rebuild(interaction, request)
+
+    def _write_and_flush(self, interactions: list[Interaction]) -> None:
+        """The group commit's flush (in a worker thread): the recordings handed over, then one fsync."""
+        if self.cassette is None:
+            return
+        if interactions:
+            self.recorded += self.cassette.record_many(interactions, sync=False)
+        self.cassette.flush()
 
     async def _upstream(self, request: httpx2.Request) -> httpx2.Response:
         assert self.inner is not None
@@ -328,6 +333,3 @@ def _rebuild(interaction: Interaction, request: httpx2.Request) -> httpx2.Respon
         extensions={"reason_phrase": reason.encode("ascii", "ignore")} if reason else None,
     )
 
-
-def _nothing() -> None:
-    """No cassette (live mode): nothing to flush."""
