@@ -43,3 +43,26 @@ def write_echo_suite(folder: Path, base_url: str, *, suite: str, n_cases: int, c
         encoding="utf-8",
     )
     return path
+
+
+def cli_loading(args: list[str], modules: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, dict[str, bool]]:
+    """Run ``harness ARGS`` in a fresh interpreter; return its standard output and, for each of ``modules``,
+    whether the command had imported it by the end. Fails the test when the command exits non-zero."""
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from harness.cli import main\n"
+        "wanted = json.loads(sys.argv[1])\n"
+        "sys.argv = ['harness', *sys.argv[2:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print('LOADED ' + json.dumps({m: m in sys.modules for m in wanted}), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(modules), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED "))
+    return done.stdout, json.loads(line.removeprefix("LOADED "))

@@ -11,12 +11,11 @@ import asyncio
 import copy
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli_subprocess_fixtures import cli_loading
 
 from harness.execute.cassette import Cassette, make_interaction, match_key
 from harness.execute.direct_replay import DirectReplay
@@ -237,22 +236,10 @@ def test_every_example_recording_is_answered_as_the_sdk_answers_it(tmp_path: Pat
 
 
 def test_a_replay_of_plain_answers_never_imports_the_sdk(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from harness.cli import main\n"
-        "sys.argv = ['harness', *sys.argv[1:]]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
-        "print('sdk loaded:', 'openai' in sys.modules, file=sys.stderr)\n"
-    )
     args = ["run", str(REPO / "suites" / "examples" / "classify.yaml"), "--record", "replay", "--quiet",
             "--reports", str(tmp_path / "reports")]
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={k: v for k, v in os.environ.items() if k != "CI"})
-    assert done.returncode == 0, done.stderr
-    assert "sdk loaded: False" in done.stderr, done.stderr
+    _, loaded = cli_loading(args, ["openai"], REPO, {k: v for k, v in os.environ.items() if k != "CI"})
+    assert loaded == {"openai": False}
 
 
 

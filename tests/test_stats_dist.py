@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import optimize, stats
+from test_cli_subprocess_fixtures import cli_loading
 
 from harness.stats import dist
 
@@ -102,20 +101,8 @@ def test_run_summary_does_not_import_scipy_stats(tmp_path: Path) -> None:
         "  - {type: contains, value: item}\n",
         encoding="utf-8",
     )
-    code = (
-        "import sys\n"
-        "from harness.cli import main\n"
-        "sys.argv = ['harness', *sys.argv[1:]]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
-        "print('scipy.stats loaded:', 'scipy.stats' in sys.modules, file=sys.stderr)\n"
-    )
     with FaultServer(FaultConfig()) as server:
         args = ["run", "suite.yaml", "--record", "record", "--run-id", "r1", "--quiet"]
-        done = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "LIGHT_URL": server.base_url})
-    assert done.returncode == 0, done.stderr
-    assert "pass rate" in done.stdout.lower() or "light" in done.stdout, done.stdout
-    assert "scipy.stats loaded: False" in done.stderr, done.stderr
+        out, loaded = cli_loading(args, ["scipy.stats"], tmp_path, {**os.environ, "LIGHT_URL": server.base_url})
+    assert "pass rate" in out.lower() or "light" in out, out
+    assert loaded == {"scipy.stats": False}
