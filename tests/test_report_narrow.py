@@ -161,7 +161,7 @@ def test_a_gate_on_several_metrics_splits_the_comparisons_per_metric(tmp_path: P
 
 def test_a_cost_mde_with_one_level_out_of_reach_is_as_short_as_the_others(tmp_path: Path) -> None:
     # 6 cases: the sign-flip test's smallest p (2^-6) is below 0.05 but not below 0.01.
-    report, narrow, wide = _terminal(_varied_run(tmp_path, _PROMPTS[:2], 6, 2, ("cost", "latency_p95")))
+    report, narrow, wide = _terminal(_varied_run(tmp_path, _PROMPTS[:2], 6, 2, ("pass_rate", "cost")))
     cost = next(c for c in report.comparisons if c.metric == "cost")
     assert cost.mde_warn is not None and cost.mde_block is None and cost.mde_unreachable["block"].cases_needed
     short = mde_pair(cost.mde_warn, None, cost.mde_unreachable, "cost", short=True)

@@ -17,8 +17,8 @@ _HEADERS = {"baseline → candidate": "base → cand", "p one-sided (test)": "p"
             "MDE 80% WARN/BLOCK": "MDE W/B", "cost/1k cases": "$/1k cases", "p50 latency": "p50",
             "p95 latency": "p95", "cost per 1k cases": "$/1k cases"}  # fmt: skip
 _WIDE_ONLY = {"tokens/s"}  # a derived column: `--wide` shows it
-# Headers shorter still, for a table that is too wide with the short ones (the Flakiness table of long names).
-_TIGHT = {"within-case sd": "within sd", "noise share": "noise"}
+# Headers shorter still, for a table too wide with the short ones (Flakiness or comparisons of long names).
+_TIGHT = {"within-case sd": "within sd", "noise share": "noise", "p Holm": "Holm"}
 _PROJECTION = re.compile(r"^SE (k=.+)$")  # "SE k=1  k=3  k=5": the projections' columns name SE once
 
 
