@@ -155,3 +155,22 @@ def test_cost_interval_never_goes_below_zero() -> None:
     assert studentized_bootstrap_ci(y, seed=3, nonnegative=True) == studentized_bootstrap_ci(y, seed=3)
     with pytest.raises(ValueError, match="non-negative"):
         studentized_bootstrap_ci([-1.0, 2.0], nonnegative=True)
+
+
+def test_cost_differences_equal_but_for_rounding_have_no_spread() -> None:
+    """Costs that all rose by 3 cents, computed in floats: no MDE of $0.00000000000000003, no 17-digit Δ."""
+    from harness.stats.cases import CaseTable
+    from harness.stats.cost_timing_compare import cost_fields
+
+    base = {f"c{i}": [0.1 * (i + 1)] for i in range(8)}
+    cand = {k: [v[0] + 0.03] for k, v in base.items()}
+    diffs = [cand[k][0] - base[k][0] for k in base]
+    assert len(set(diffs)) > 1  # the floats do differ in their last bits
+    out = cost_fields(CaseTable(base), CaseTable(cand), 0.0, seed=1)
+    assert out["sd_diff"] == 0.0
+    assert "mde_warn" not in out and any("same amount" in note for note in out["notes"])
+    assert abs(out["ci95"].estimate - 0.03) < 1e-12
+    assert out["ci95"].low is None and out["ci95"].high is None  # no sampling spread: no interval
+    spread = {k: [v[0] + 0.03 + 0.001 * i] for i, (k, v) in enumerate(base.items())}
+    real = cost_fields(CaseTable(base), CaseTable(spread), 0.0, seed=1)
+    assert real["sd_diff"] > 0 and real["ci95"].low is not None  # a real spread is still measured

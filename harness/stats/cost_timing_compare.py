@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from harness.stats.cases import TIMING_METRICS, CaseTable
 from harness.stats.costlat import paired_quantile_diff_cis, paired_quantile_test, studentized_bootstrap_ci
 from harness.stats.intervals import Interval
@@ -16,6 +18,8 @@ from harness.stats.power import detectable_levels, mde_fields
 from harness.stats.seeding import derive_seed
 
 QUANTILE_PERMUTATION = "paired permutation (swap within case)"
+# Differences that agree to this fraction of their size are equal: what is left is float rounding.
+_ROUNDING = 1e-9
 
 
 def cost_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -> dict[str, Any]:
@@ -30,6 +34,11 @@ def cost_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -
     aligned = align_cases(cand.means, base.means)
     d = aligned.differences
     n = d.size
+    if n >= 2 and float(np.ptp(d)) <= _ROUNDING * float(np.max(np.abs(d))):
+        # Every case moved by the same amount, up to the last bits of float sums (prices × tokens added in
+        # another order): a spread of 1e-18 would size an MDE of $0.00000000000000003 and widen the Δ to
+        # 17 digits. It is no spread.
+        d = np.full_like(d, float(np.mean(d)))
     k = max(base.k_max, cand.k_max)
     # Orient so that "worse" (more expensive) is down, as the shared one-sided test expects.
     p_value, p_method = one_sided_p(-d, False, tolerance, seed)
@@ -49,6 +58,8 @@ def cost_fields(base: CaseTable, cand: CaseTable, tolerance: float, seed: int) -
     }
     if sd_d:
         out.update(mde_fields(detectable_levels(sd_d, n, p_method, 0.0, "cost", None)))
+    elif sd_d == 0.0:
+        out["notes"].append("every shared case moved by the same amount: no spread to size the suite from")
     return out
 
 
